@@ -1,0 +1,29 @@
+"""
+ner_elmo: named-entity recognition with ELMo, as an AllenNLP plugin.
+
+`import ner_elmo` registers every component (dataset readers, token embedders, encoders,
+models, predictors, metrics, schedulers, callbacks and subcommands) with AllenNLP's registry.
+
+The numerical core (`ner_elmo.modules.elmo`, `ner_elmo.modules.viterbi`,
+`ner_elmo.scoring`, `ner_elmo.data.tag_schemes`) needs only torch, numpy and h5py, so it can be
+imported on a machine without allennlp (a GPU box for benchmarks): registration is skipped there.
+"""
+import importlib.util as _importlib_util
+
+__version__ = "0.1.0"
+
+if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_spec("allennlp_models"):
+    # Each import registers the components its module defines.
+    from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: F401
+    from ner_elmo.data.dataset_readers import gmb_csv as _gmb_csv  # noqa: F401
+    from ner_elmo.modules.token_embedders import elmo_layers as _elmo_layers  # noqa: F401
+    from ner_elmo.modules.seq2seq_encoders import residual_bilstm as _residual_bilstm  # noqa: F401
+    from ner_elmo.models import ner_crf_tagger as _ner_crf_tagger  # noqa: F401
+    from ner_elmo.models import ner_simple_tagger as _ner_simple_tagger  # noqa: F401
+    from ner_elmo.predictors import ner_predictor as _ner_predictor  # noqa: F401
+    from ner_elmo.training.metrics import conlleval_metric as _conlleval_metric  # noqa: F401
+    from ner_elmo.training.learning_rate_schedulers import inverse_time_decay as _itd  # noqa: F401
+    from ner_elmo.training.callbacks import epoch_report as _epoch_report  # noqa: F401
+    from ner_elmo.commands import ner_report as _ner_report  # noqa: F401
+    from ner_elmo.commands import render_entities as _render_entities  # noqa: F401
+    from ner_elmo.commands import plot_curves as _plot_curves  # noqa: F401
