@@ -1,0 +1,20 @@
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "fixtures"
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """`../shared` beside the checkout: data that is never committed. Skips when absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is absent (a user's fresh clone): corpus-sized check skipped")
+    return SHARED
