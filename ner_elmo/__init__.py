@@ -27,3 +27,4 @@ if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_sp
     from ner_elmo.commands import ner_report as _ner_report  # noqa: F401
     from ner_elmo.commands import render_entities as _render_entities  # noqa: F401
     from ner_elmo.commands import plot_curves as _plot_curves  # noqa: F401
+    from ner_elmo.commands import ner_predict as _ner_predict  # noqa: F401

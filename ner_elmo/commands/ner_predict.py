@@ -1,0 +1,1 @@
+"""Not written yet: placeholder so the package imports while components are built."""
