@@ -12,6 +12,10 @@ import importlib.util as _importlib_util
 
 __version__ = "0.1.0"
 
+from ner_elmo.environment import apply_defaults as _apply_defaults
+
+_apply_defaults()
+
 if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_spec("allennlp_models"):
     # Each import registers the components its module defines.
     from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: F401

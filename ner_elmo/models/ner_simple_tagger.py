@@ -1,1 +1,68 @@
-"""Not written yet: placeholder so the package imports while components are built."""
+from typing import Any, Dict, List, Optional
+
+import torch
+from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.models import Model
+from allennlp.models.simple_tagger import SimpleTagger
+from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
+from allennlp.nn.util import get_text_field_mask
+
+
+
+@Model.register("ner_simple_tagger")
+class NerSimpleTagger(SimpleTagger):
+    """
+    allennlp's `simple_tagger` (a per-token softmax, no CRF): the baseline the Keras tutorials
+    train. Adds conlleval-exact metrics, accepts the readers' optional feature fields, and uses
+    the offline `"ner"` predictor by default.
+
+    Registered as a `Model` with name "ner_simple_tagger".
+
+    # Parameters
+
+    vocab, text_field_embedder, encoder, and every other `simple_tagger` key :
+        As for allennlp's `SimpleTagger`; `label_encoding` defaults to `"BIOUL"` here.
+    conlleval : `bool`, optional (default = `True`)
+        Also report `conlleval-*` metrics (overall and per entity type).
+    """
+
+    default_predictor = "ner"
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        text_field_embedder: TextFieldEmbedder,
+        encoder: Seq2SeqEncoder,
+        label_encoding: Optional[str] = "BIOUL",
+        conlleval: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(vocab, text_field_embedder, encoder, label_encoding=label_encoding, **kwargs)
+        self.label_encoding = label_encoding
+        from ner_elmo.training.metrics.conlleval_metric import ConllevalMetric
+
+        self._conlleval = (
+            ConllevalMetric(vocab, tag_namespace=self.label_namespace, label_encoding=label_encoding)
+            if conlleval and label_encoding
+            else None
+        )
+
+    def forward(  # type: ignore
+        self,
+        tokens: TextFieldTensors,
+        tags: torch.LongTensor = None,
+        metadata: List[Dict[str, Any]] = None,
+        ignore_loss_on_o_tags: bool = False,
+        **kwargs,
+    ) -> Dict[str, torch.Tensor]:
+        # Extra fields (pos_tags, chunk_tags) are features for other models: ignored here.
+        output = super().forward(tokens, tags, metadata, ignore_loss_on_o_tags)
+        if tags is not None and self._conlleval is not None:
+            self._conlleval(output["class_probabilities"], tags, get_text_field_mask(tokens))
+        return output
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = super().get_metrics(reset)
+        if self._conlleval is not None:
+            metrics.update(self._conlleval.get_metric(reset))
+        return metrics

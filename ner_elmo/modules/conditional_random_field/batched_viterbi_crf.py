@@ -1,0 +1,47 @@
+from typing import List, Optional
+
+import torch
+from allennlp.modules.conditional_random_field import ConditionalRandomField
+
+from ner_elmo.modules.viterbi import paths_to_lists, viterbi_decode_batch
+
+# allennlp scores forbidden transitions with this value rather than -inf; using the same number
+# keeps decoded paths and their scores identical to the stock decoder.
+_FORBIDDEN = -10000.0
+
+
+class BatchedViterbiConditionalRandomField(ConditionalRandomField):
+    """
+    allennlp's `ConditionalRandomField` whose best-path decoding runs on the whole batch at once
+    (see `ner_elmo.modules.viterbi`). Training (the log-likelihood) is inherited unchanged, and so
+    are the parameters: an instance can take a stock CRF's `state_dict`. Top-k decoding (k > 1)
+    falls back to the stock per-sentence decoder.
+    """
+
+    def effective_transitions(self):
+        """Transition, start and end scores with the constraint mask applied, as stock decodes."""
+        num_tags = self.num_tags
+        allowed = self._constraint_mask.detach().bool()
+        forbidden = torch.tensor(_FORBIDDEN, device=self.transitions.device)
+        transitions = torch.where(allowed[:num_tags, :num_tags], self.transitions.detach(), forbidden)
+        if self.include_start_end_transitions:
+            start, end = self.start_transitions.detach(), self.end_transitions.detach()
+        else:
+            start = end = torch.zeros(num_tags, device=self.transitions.device)
+        start = torch.where(allowed[num_tags, :num_tags], start, forbidden)
+        end = torch.where(allowed[:num_tags, num_tags + 1], end, forbidden)
+        return transitions, start, end
+
+    def viterbi_tags(
+        self, logits: torch.Tensor, mask: Optional[torch.BoolTensor] = None, top_k: Optional[int] = None
+    ) -> List:
+        if top_k is not None and top_k > 1:
+            return super().viterbi_tags(logits, mask, top_k)
+        if mask is None:
+            mask = torch.ones(*logits.shape[:2], dtype=torch.bool, device=logits.device)
+        transitions, start, end = self.effective_transitions()
+        paths, scores = viterbi_decode_batch(logits.detach(), mask, transitions, start, end)
+        decoded = paths_to_lists(paths, mask, scores)
+        if top_k is None:
+            return decoded
+        return [[best] for best in decoded]

@@ -1,0 +1,25 @@
+// Softmax baseline (no CRF): GloVe + char-CNN -> 2-layer BiLSTM 200 -> per-token softmax.
+// Compare with conll2003_glove_char.jsonnet to see what the CRF adds.
+local lib = import 'ner_elmo.libsonnet';
+
+{
+  dataset_reader: {
+    type: 'ner_conll',
+    tag_label: 'ner',
+    coding_scheme: 'auto',
+    label_encoding: 'BIOUL',
+    token_indexers: lib.indexers(elmo=false),
+  },
+  train_data_path: std.extVar('NER_ELMO_CONLL_TRAIN'),
+  validation_data_path: std.extVar('NER_ELMO_CONLL_DEV'),
+  test_data_path: std.extVar('NER_ELMO_CONLL_TEST'),
+  evaluate_on_test: true,
+  model: {
+    type: 'ner_simple_tagger',
+    label_encoding: 'BIOUL',
+    text_field_embedder: lib.embedders(elmo=false),
+    encoder: lib.bilstm(lib.embedding_dim(elmo=false)),
+  },
+  data_loader: lib.data_loader(64),
+  trainer: lib.trainer(),
+}

@@ -1,0 +1,92 @@
+// Shared pieces of the ner_elmo training configs. Each config picks a reader, the embedders it
+// wants and a tagger; everything environment-specific comes from variables (see README
+// "Environment variables"; ner_elmo fills in the defaults that have one when it is imported).
+local env(name) = std.extVar(name);
+
+{
+  elmo_dim():: std.parseInt(env('NER_ELMO_ELMO_DIM')),
+  glove_dim:: 50,
+  char_cnn_dim:: 128,
+
+  // Token indexers, named to match the embedders below.
+  indexers(glove=true, chars=true, elmo=true)::
+    (if glove then { tokens: { type: 'single_id', lowercase_tokens: true } } else {})
+    + (if chars then { token_characters: { type: 'characters', min_padding_length: 3 } } else {})
+    + (if elmo then { elmo: { type: 'elmo_characters' } } else {}),
+
+  glove_embedder():: {
+    type: 'embedding',
+    embedding_dim: $.glove_dim,
+    trainable: true,
+  } + (if env('NER_ELMO_GLOVE') == '' then {} else { pretrained_file: env('NER_ELMO_GLOVE') }),
+
+  // ELMo as in Peters et al. 2018's NER model: frozen biLM, learned scalar mix, no layer norm.
+  elmo_embedder():: {
+    type: 'ner_elmo',
+    options_file: env('NER_ELMO_ELMO_OPTIONS'),
+    weight_file: env('NER_ELMO_ELMO_WEIGHTS'),
+    implementation: env('NER_ELMO_ELMO_IMPL'),
+    output_layer: env('NER_ELMO_ELMO_LAYER'),
+    cache: env('NER_ELMO_ELMO_CACHE'),
+    do_layer_norm: false,
+    dropout: 0.0,
+  },
+
+  char_cnn_embedder():: {
+    type: 'character_encoding',
+    embedding: { embedding_dim: 16 },
+    encoder: {
+      type: 'cnn',
+      embedding_dim: 16,
+      num_filters: $.char_cnn_dim,
+      ngram_filter_sizes: [3],
+      conv_layer_activation: 'relu',
+    },
+  },
+
+  embedders(glove=true, chars=true, elmo=true):: {
+    token_embedders:
+      (if glove then { tokens: $.glove_embedder() } else {})
+      + (if chars then { token_characters: $.char_cnn_embedder() } else {})
+      + (if elmo then { elmo: $.elmo_embedder() } else {}),
+  },
+
+  embedding_dim(glove=true, chars=true, elmo=true)::
+    (if glove then $.glove_dim else 0) + (if chars then $.char_cnn_dim else 0)
+    + (if elmo then $.elmo_dim() else 0),
+
+  bilstm(input_size, hidden_size=200, num_layers=2, dropout=0.5):: {
+    type: 'lstm',
+    input_size: input_size,
+    hidden_size: hidden_size,
+    num_layers: num_layers,
+    dropout: dropout,
+    bidirectional: true,
+  },
+
+  crf_tagger(embedders, encoder, label_encoding='BIOUL'):: {
+    type: 'ner_crf_tagger',
+    label_encoding: label_encoding,
+    dropout: 0.5,
+    include_start_end_transitions: false,
+    text_field_embedder: embedders,
+    encoder: encoder,
+    // Keeps the ELMo mixing weights near uniform, as in the published config.
+    regularizer: { regexes: [['scalar_parameters', { type: 'l2', alpha: 0.1 }]] },
+  },
+
+  // AllenNLP's published NER trainer: Adam 1e-3, gradient norm 5, early stopping after 25
+  // epochs without a better validation F1. No cuda_device: the trainer takes GPU 0 when there is
+  // one and the CPU otherwise.
+  trainer(validation_metric='+f1-measure-overall', num_epochs=75, patience=25):: {
+    optimizer: { type: 'adam', lr: 0.001 },
+    checkpointer: { keep_most_recent_by_count: 3 },
+    validation_metric: validation_metric,
+    num_epochs: num_epochs,
+    grad_norm: 5.0,
+    patience: patience,
+    callbacks: [{ type: 'ner_epoch_report' }],
+  },
+
+  data_loader(batch_size=64):: { batch_size: batch_size, shuffle: true },
+}
