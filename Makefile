@@ -1,0 +1,56 @@
+# ner-elmo: `make demo` installs and runs the main job on the bundled fixtures;
+# `make test` installs and runs the whole test suite (what .ci/run calls).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV_VERSION ?= 0.13.9
+# Optional local wheel directories searched before PyPI (the torch/CUDA wheels are ~3 GB).
+WHEELHOUSE ?= $(wildcard /opt/pypi-more/files /opt/wheels)
+FIND_LINKS := $(foreach dir,$(WHEELHOUSE),--find-links $(dir))
+PYTEST_ARGS ?=
+RUN ?= runs/demo
+
+# The demo trains the full conll2003_elmo.jsonnet architecture on the tiny fixtures, with the
+# project's own tiny random ELMo and GloVe files standing in for the downloads.
+DEMO_ENV := NER_ELMO_CONLL_TRAIN=fixtures/conll/train.iob1.txt \
+	NER_ELMO_CONLL_DEV=fixtures/conll/dev.iob1.txt \
+	NER_ELMO_CONLL_TEST=fixtures/conll/dev.iob1.txt \
+	NER_ELMO_ELMO_OPTIONS=fixtures/elmo/options.json \
+	NER_ELMO_ELMO_WEIGHTS=fixtures/elmo/lm_weights.hdf5 \
+	NER_ELMO_ELMO_DIM=32 \
+	NER_ELMO_GLOVE=fixtures/glove/tiny.50d.txt
+
+.PHONY: install demo test test-fast lock clean
+
+install: $(VENV)/.installed
+
+# The lock is resolved with requirements/overrides.txt (allennlp 2.10.1 pins torch<1.13, which
+# has no Python 3.11 wheels); installing it with --no-deps reproduces that resolution exactly.
+$(VENV)/.installed: requirements/lock.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps $(FIND_LINKS) -r requirements/lock.txt
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $@
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --override requirements/overrides.txt \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements/lock.txt
+
+demo: install
+	$(DEMO_ENV) $(BIN)/allennlp train training_config/conll2003_elmo.jsonnet -s $(RUN) -f \
+		-o '{"trainer.num_epochs": 40, "trainer.patience": null, "data_loader.batch_size": 8}'
+	$(DEMO_ENV) $(BIN)/allennlp evaluate $(RUN)/model.tar.gz fixtures/conll/dev.iob1.txt \
+		--output-file $(RUN)/evaluation.json
+	$(BIN)/allennlp predict $(RUN)/model.tar.gz fixtures/predict/input.jsonl --silent \
+		--output-file $(RUN)/predictions.jsonl
+	$(BIN)/python -m ner_elmo.show_entities $(RUN)/predictions.jsonl
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
