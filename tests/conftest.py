@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+import ner_elmo  # noqa: F401  (registers every component, as `allennlp` does through .allennlp_plugins)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "fixtures"
 SHARED = REPO_ROOT.parent / "shared"
