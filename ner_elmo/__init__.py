@@ -28,7 +28,11 @@ if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_sp
     from ner_elmo.training.metrics import conlleval_metric as _conlleval_metric  # noqa: F401
     from ner_elmo.training.learning_rate_schedulers import inverse_time_decay as _itd  # noqa: F401
     from ner_elmo.training.callbacks import epoch_report as _epoch_report  # noqa: F401
+    from ner_elmo.training.callbacks import rng_state as _rng_state  # noqa: F401
     from ner_elmo.commands import ner_report as _ner_report  # noqa: F401
     from ner_elmo.commands import render_entities as _render_entities  # noqa: F401
     from ner_elmo.commands import plot_curves as _plot_curves  # noqa: F401
     from ner_elmo.commands import ner_predict as _ner_predict  # noqa: F401
+    from ner_elmo.training import atomic_archive as _atomic_archive
+
+    _atomic_archive.install()

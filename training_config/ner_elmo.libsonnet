@@ -85,7 +85,7 @@ local env(name) = std.extVar(name);
     num_epochs: num_epochs,
     grad_norm: 5.0,
     patience: patience,
-    callbacks: [{ type: 'ner_epoch_report' }],
+    callbacks: [{ type: 'ner_epoch_report' }, { type: 'rng_state' }],
   },
 
   data_loader(batch_size=64):: { batch_size: batch_size, shuffle: true },

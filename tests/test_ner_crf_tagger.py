@@ -1,0 +1,65 @@
+"""The Peters et al. 2018 model (conll2003_elmo.jsonnet) on the fixtures: train, save, load."""
+import json
+
+import pytest
+import torch
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch
+
+from config_env import CONFIGS, FIXTURE_ENV, FIXTURES
+
+SMALL_RUN = json.dumps({"trainer.num_epochs": 2, "data_loader.batch_size": 4, "trainer.callbacks": []})
+
+
+class TestNerCrfTaggerWithElmo(ModelTestCase):
+    @pytest.fixture(autouse=True)
+    def _fixture_env(self, monkeypatch):
+        for name, value in FIXTURE_ENV.items():
+            monkeypatch.setenv(name, value)
+
+    def setup_method(self):
+        super().setup_method()
+
+    def _set_up(self):
+        self.set_up_model(CONFIGS / "conll2003_elmo.jsonnet", FIXTURES / "conll" / "train.iob1.txt", seed=3)
+
+    def test_train_save_load_gives_identical_predictions(self):
+        self._set_up()
+        # The frozen biLM gets no gradient by design; everything else must learn.
+        ignore = {name for name, _ in self.model.named_parameters() if "_elmo_bilm" in name or "_bilm" in name}
+        self.ensure_model_can_train_save_and_load(
+            self.param_file, gradients_to_ignore=ignore, overrides=SMALL_RUN, seed=3
+        )
+
+    def test_predictions_do_not_depend_on_batch_size_or_batch_mates(self):
+        self._set_up()
+        self.model.eval()
+        instances = self.instances[:12]
+        together = self.model.forward_on_instances(instances)
+        for size in (1, 5):
+            pieces = []
+            for start in range(0, len(instances), size):
+                pieces.extend(self.model.forward_on_instances(instances[start : start + size]))
+            for a, b in zip(together, pieces):
+                assert a["tags"] == b["tags"]
+                torch.testing.assert_close(torch.as_tensor(a["logits"]), torch.as_tensor(b["logits"]), atol=1e-5, rtol=0)
+
+    def test_batched_and_stock_viterbi_decode_the_same_tags(self):
+        self._set_up()
+        self.model.eval()
+        batch = Batch(self.instances)
+        batch.index_instances(self.vocab)
+        tensors = batch.as_tensor_dict()
+        with torch.no_grad():
+            output = self.model(**tensors)
+        stock = super(type(self.model.crf), self.model.crf).viterbi_tags(output["logits"], output["mask"])
+        assert output["tags"] == [path for path, _ in stock]
+
+    def test_reports_conlleval_and_span_metrics(self):
+        self._set_up()
+        batch = Batch(self.instances)
+        batch.index_instances(self.vocab)
+        self.model(**batch.as_tensor_dict())
+        metrics = self.model.get_metrics(reset=True)
+        assert "f1-measure-overall" in metrics and "conlleval-f1-overall" in metrics
+        assert 0.0 <= metrics["conlleval-f1-overall"] <= 1.0
