@@ -1,0 +1,57 @@
+"""
+A training run killed with SIGKILL and resumed with `allennlp train --recover` ends with exactly
+the metrics of a run that was never interrupted (same seed, same data, CPU), and never leaves a
+partial `model.tar.gz` behind.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from config_env import CONFIGS, FIXTURE_ENV
+
+pytestmark = pytest.mark.slow
+ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
+CONFIG = str(CONFIGS / "conll2003_elmo.jsonnet")
+OVERRIDES = json.dumps({"trainer.num_epochs": 6, "trainer.patience": None, "data_loader.batch_size": 2})
+
+
+def _train(serialization_dir: Path, *extra):
+    command = [ALLENNLP, "train", CONFIG, "-s", str(serialization_dir), "-o", OVERRIDES, *extra]
+    return subprocess.Popen(command, env={**os.environ, **FIXTURE_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process):
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-4000:]
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    uninterrupted = tmp_path / "uninterrupted"
+    _finish(_train(uninterrupted))
+
+    killed = tmp_path / "killed"
+    process = _train(killed)
+    deadline = time.time() + 300
+    while not list(killed.glob("training_state_e2_*.th")):
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, "no checkpoint after 300 s"
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the checkpoint file be fully written, and training go on into epoch 3
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert not (killed / "model.tar.gz").exists(), "the run finished before the kill: nothing tested"
+
+    _finish(_train(killed, "--recover"))
+    expected = json.loads((uninterrupted / "metrics.json").read_text())
+    resumed = json.loads((killed / "metrics.json").read_text())
+    for key in ("best_epoch", "best_validation_f1-measure-overall", "validation_loss", "training_loss",
+                "test_f1-measure-overall", "test_conlleval-f1-overall"):
+        assert resumed[key] == expected[key], key
+    assert (killed / "model.tar.gz").is_file()
+    assert not list(killed.glob("*.partial-*"))
