@@ -50,8 +50,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     _finish(_train(killed, "--recover"))
     expected = json.loads((uninterrupted / "metrics.json").read_text())
     resumed = json.loads((killed / "metrics.json").read_text())
-    for key in ("best_epoch", "best_validation_f1-measure-overall", "validation_loss", "training_loss",
-                "test_f1-measure-overall", "test_conlleval-f1-overall"):
+    for key in ("best_epoch", "best_validation_f1-measure-overall", "test_f1-measure-overall",
+                "test_conlleval-f1-overall"):
         assert resumed[key] == expected[key], key
+    # Losses are sums of floats: the resumed run recomputes the ELMo activations its cache held in
+    # batches of another shape, which may move the last bits.
+    for key in ("validation_loss", "training_loss", "best_validation_loss"):
+        assert resumed[key] == pytest.approx(expected[key], rel=1e-5), key
     assert (killed / "model.tar.gz").is_file()
     assert not list(killed.glob("*.partial-*"))
