@@ -46,9 +46,10 @@ def viterbi_decode_batch(
     # so backtracking through padding keeps the last real tag).
     identity = torch.arange(num_tags, device=logits.device).expand(batch_size, num_tags)
     backpointers = []
-    trans = transitions.unsqueeze(0)
+    # (1, to, from): the max over previous tags then reduces the contiguous last dimension.
+    trans = transitions.t().contiguous().unsqueeze(0)
     for t in range(1, max_len):
-        best_score, best_prev = (score.unsqueeze(2) + trans).max(dim=1)
+        best_score, best_prev = (score.unsqueeze(1) + trans).max(dim=2)
         step_mask = mask[:, t].unsqueeze(1)
         score = torch.where(step_mask, best_score + logits[:, t], score)
         backpointers.append(torch.where(step_mask, best_prev, identity))
