@@ -1,0 +1,190 @@
+"""
+Raw text -> sentences of tokens with character offsets into the original text, offline.
+
+Uses spaCy's blank English tokenizer and its rule-based sentencizer: no model download. Two
+changes bring the tokens closer to CoNLL-2003's: hyphenated words and dates stay whole
+("Anglo-Dutch", "1996-08-22"), as in the Reuters data; "U.S." stays one token and "Smith's"
+becomes "Smith" "'s", as spaCy does anyway.
+
+Offsets are Python string indices (Unicode code points, not bytes or UTF-16 units), `end`
+exclusive, so `text[token.start:token.end] == token.text` always holds. No character of the
+input is changed, dropped or normalised; whitespace and tokens made only of control or format
+characters (a lone zero-width joiner, "\\x00") are simply not tokens, and such characters are
+trimmed from the edges of other tokens.
+
+Long inputs are processed in chunks of at most `max_chunk_chars` characters, cut at paragraph
+breaks (a line holding only whitespace), else at a line break, else at whitespace, else anywhere,
+so memory stays bounded and spaCy's `max_length` is never reached. A paragraph break always ends
+a sentence; so does a chunk cut, which only happens inside paragraphs longer than
+`max_chunk_chars`. Sentences longer than `max_sentence_tokens` are cut into pieces, preferably
+after punctuation, else between tokens separated by whitespace.
+"""
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import spacy
+from spacy.lang.char_classes import HYPHENS
+from spacy.language import Language
+from spacy.util import compile_infix_regex
+
+# A line holding only whitespace between two line breaks (\n, \r\n or \r), or U+2029.
+_LINE_BREAK = r"(?:\r\n|\r(?!\n)|\n)"
+_PARAGRAPH_BREAK = re.compile(rf"{_LINE_BREAK}[^\S\r\n]*(?:{_LINE_BREAK}[^\S\r\n]*)+|\u2029")
+# Characters that never make or edge a token: control, format (ZWJ, ZWSP, BOM), separators.
+_NOT_TOKEN_CATEGORIES = frozenset(("Cc", "Cf", "Zs", "Zl", "Zp"))
+# spaCy's infix between digits, minus the hyphen: "1996-08-22" stays one token.
+_SPACY_DIGIT_OPERATOR_INFIX = r"(?<=[0-9])[+\-\*^](?=[0-9-])"
+_DIGIT_OPERATOR_INFIX_WITHOUT_HYPHEN = r"(?<=[0-9])[+\*^](?=[0-9-])"
+
+
+@dataclass(frozen=True)
+class TextToken:
+    """A token and its character span `[start, end)` in the original text."""
+
+    text: str
+    start: int
+    end: int
+
+
+@functools.lru_cache(maxsize=None)
+def blank_english() -> Language:
+    """
+    spaCy's blank English pipeline with a sentencizer and CoNLL-like hyphen handling, built once
+    per process. Needs no download.
+    """
+    nlp = spacy.blank("en")
+    infixes = []
+    for rule in nlp.Defaults.infixes:
+        if rule == _SPACY_DIGIT_OPERATOR_INFIX:
+            rule = _DIGIT_OPERATOR_INFIX_WITHOUT_HYPHEN
+        elif f"(?:{HYPHENS})" in rule:
+            continue  # the letter-hyphen-letter split: CoNLL keeps "Anglo-Dutch" whole
+        infixes.append(rule)
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def _is_edge_junk(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in _NOT_TOKEN_CATEGORIES
+
+
+def _is_punctuation(text: str) -> bool:
+    return all(unicodedata.category(char).startswith("P") for char in text)
+
+
+def _make_token(text: str, start: int, end: int) -> Optional[TextToken]:
+    """The token `text[start:end]` with control/format characters trimmed off its edges."""
+    while start < end and _is_edge_junk(text[start]):
+        start += 1
+    while end > start and _is_edge_junk(text[end - 1]):
+        end -= 1
+    return TextToken(text[start:end], start, end) if start < end else None
+
+
+def split_long_sentence(tokens: Sequence[TextToken], max_tokens: int) -> Iterator[List[TextToken]]:
+    """
+    Cut a sentence into pieces of at most `max_tokens` tokens. A cut goes after the last
+    punctuation token of the window's second half, else before the last token of that half that
+    is preceded by whitespace, else at `max_tokens`. Yields nothing for an empty sentence.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    begin = 0
+    while len(tokens) - begin > max_tokens:
+        limit = begin + max_tokens
+        lowest = begin + max(1, max_tokens // 2)
+        cut = next((j for j in range(limit, lowest - 1, -1) if _is_punctuation(tokens[j - 1].text)), None)
+        if cut is None:
+            cut = next(
+                (j for j in range(limit, lowest - 1, -1) if tokens[j].start > tokens[j - 1].end), limit
+            )
+        yield list(tokens[begin:cut])
+        begin = cut
+    if begin < len(tokens):
+        yield list(tokens[begin:])
+
+
+class TextSegmenter:
+    """
+    Splits raw text into sentences of `TextToken`s whose offsets index the original text.
+
+    # Parameters
+
+    max_sentence_tokens : `int`, optional (default = `200`)
+        Longer sentences are cut into pieces of at most this many tokens.
+    max_chunk_chars : `int`, optional (default = `100_000`)
+        spaCy sees at most this many characters at a time (it must stay below spaCy's
+        `max_length` of 1,000,000).
+    """
+
+    def __init__(self, max_sentence_tokens: int = 200, max_chunk_chars: int = 100_000) -> None:
+        if max_sentence_tokens < 1:
+            raise ValueError(f"max_sentence_tokens must be at least 1, got {max_sentence_tokens}")
+        if not 2 <= max_chunk_chars <= 1_000_000:
+            raise ValueError(f"max_chunk_chars must be in [2, 1000000], got {max_chunk_chars}")
+        self.max_sentence_tokens = max_sentence_tokens
+        self.max_chunk_chars = max_chunk_chars
+
+    def sentences(self, text: str) -> Iterator[List[TextToken]]:
+        """
+        The sentences of `text`, in order, each a non-empty list of tokens (at most
+        `max_sentence_tokens`). Text holding no token (empty, only whitespace) yields nothing.
+        """
+        nlp = blank_english()
+        for chunk_start, chunk_end in self._chunks(text, paragraphs=True):
+            doc = nlp(text[chunk_start:chunk_end])
+            for sentence in doc.sents:
+                tokens = self._tokens(text, chunk_start, sentence)
+                yield from split_long_sentence(tokens, self.max_sentence_tokens)
+
+    def sentence_pieces(self, text: str) -> Iterator[List[TextToken]]:
+        """
+        `text` tokenized as one sentence (no sentence splitting), cut into pieces of at most
+        `max_sentence_tokens` tokens (and at chunk boundaries, for text over `max_chunk_chars`).
+        """
+        nlp = blank_english()
+        for chunk_start, chunk_end in self._chunks(text, paragraphs=False):
+            doc = nlp.make_doc(text[chunk_start:chunk_end])
+            tokens = self._tokens(text, chunk_start, doc)
+            yield from split_long_sentence(tokens, self.max_sentence_tokens)
+
+    def tokens(self, text: str) -> List[TextToken]:
+        """All tokens of `text`, in order."""
+        return [token for piece in self.sentence_pieces(text) for token in piece]
+
+    @staticmethod
+    def _tokens(text: str, offset: int, span) -> List[TextToken]:
+        tokens = []
+        for spacy_token in span:
+            if spacy_token.is_space:
+                continue
+            start = offset + spacy_token.idx
+            token = _make_token(text, start, start + len(spacy_token.text))
+            if token is not None:
+                tokens.append(token)
+        return tokens
+
+    def _chunks(self, text: str, paragraphs: bool) -> Iterator[Tuple[int, int]]:
+        """`[start, end)` ranges covering every token of `text`, each at most `max_chunk_chars`."""
+        start = 0
+        if paragraphs:
+            for match in _PARAGRAPH_BREAK.finditer(text):
+                yield from self._bounded(text, start, match.start())
+                start = match.end()
+        yield from self._bounded(text, start, len(text))
+
+    def _bounded(self, text: str, start: int, end: int) -> Iterator[Tuple[int, int]]:
+        while end - start > self.max_chunk_chars:
+            limit = start + self.max_chunk_chars
+            lowest = start + self.max_chunk_chars // 2
+            cut = text.rfind("\n", lowest, limit) + 1  # just after a line break
+            if cut == 0:
+                cut = next((j for j in range(limit, lowest, -1) if text[j - 1].isspace()), limit)
+            yield start, cut
+            start = cut
+        if start < end:
+            yield start, end
