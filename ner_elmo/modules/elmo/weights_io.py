@@ -1,0 +1,135 @@
+"""
+Reading and writing ELMo files in the original bilm-tf layout (see `hdf5_layout`): an
+`options.json` and an HDF5 weight file that allennlp's `Elmo` / `_ElmoBiLm` load.
+
+`write_random_elmo` writes seeded random weights of any architecture, so that full-size
+models can be built for speed measurements and tiny ones for tests.  Command line:
+
+```
+python -m ner_elmo.modules.elmo.weights_io --options X.json --out-dir DIR --seed 0
+```
+"""
+import argparse
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterator, Tuple
+
+import h5py
+import numpy
+
+from ner_elmo.modules.elmo.hdf5_layout import (  # noqa: F401 (reading is part of this API)
+    PathLike,
+    check_options,
+    expected_datasets,
+    lstm_cell_group,
+    read_options,
+    read_weights,
+)
+
+OPTIONS_FILENAME = "options.json"
+WEIGHTS_FILENAME = "lm_weights.hdf5"
+
+# Root attributes that make a generated file reproducible (and provably ours).
+GENERATOR_ATTRIBUTE = "generator"
+GENERATOR_NAME = "ner_elmo.modules.elmo.weights_io.write_random_elmo"
+SEED_ATTRIBUTE = "seed"
+SCALE_ATTRIBUTE = "scale"
+
+
+def _fan_in(name: str, shape: Tuple[int, ...]) -> int:
+    if name == "char_embed" or len(shape) == 1:
+        return 1
+    # Conv kernels (1, width, char_dim, number) and matrices (in, out): all but the last axis.
+    return int(numpy.prod(shape[:-1]))
+
+
+def random_elmo_weights(
+    options: Dict[str, Any], seed: int, scale: float = 1.0
+) -> Iterator[Tuple[str, numpy.ndarray]]:
+    """
+    Seeded random float32 weights for `options`, as `(dataset name, array)` pairs.
+
+    Matrices are uniform with variance `scale ** 2 / fan_in` (activations stay in range at any
+    size), biases and character embeddings uniform with variance `(0.1 * scale) ** 2` and
+    `scale ** 2`.  Only PCG64's plain uniform doubles (`Generator.random`) are drawn, in the
+    fixed dataset order of `expected_datasets`, so a seed always gives the same weights.
+    """
+    rng = numpy.random.Generator(numpy.random.PCG64(seed))
+    for name, shape in expected_datasets(options).items():
+        if len(shape) == 1:
+            std = 0.1 * scale
+        else:
+            std = scale / math.sqrt(_fan_in(name, shape))
+        half_width = std * math.sqrt(3.0)
+        values = (rng.random(shape) * 2.0 - 1.0) * half_width
+        yield name, values.astype(numpy.float32)
+
+
+def format_options(options: Dict[str, Any]) -> str:
+    """JSON with one line per section, as the published ELMo option files are laid out."""
+    sections = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in options.items()]
+    return "{\n" + ",\n".join(sections) + "\n}\n"
+
+
+def write_random_elmo(
+    options: Dict[str, Any],
+    options_path: PathLike,
+    weight_path: PathLike,
+    seed: int,
+    scale: float = 1.0,
+) -> None:
+    """
+    Write `options` to `options_path` and seeded random weights (see `random_elmo_weights`) in
+    the bilm-tf layout to `weight_path`.  The seed and scale are kept as root attributes of the
+    HDF5 file (`read_generator_record`), so a file can be regenerated and proved ours.
+    """
+    check_options(options, source=str(options_path))
+    Path(options_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(weight_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(options_path, "w", encoding="utf-8") as options_file:
+        options_file.write(format_options(options))
+    # Write to a temporary name first so an interrupted run never leaves a half file behind.
+    partial_path = Path(str(weight_path) + ".partial")
+    with h5py.File(partial_path, "w", track_order=True) as weights:
+        weights.attrs[GENERATOR_ATTRIBUTE] = GENERATOR_NAME
+        weights.attrs[SEED_ATTRIBUTE] = int(seed)
+        weights.attrs[SCALE_ATTRIBUTE] = float(scale)
+        for name, values in random_elmo_weights(options, seed, scale):
+            weights.create_dataset(name, data=values, track_times=False)
+    os.replace(partial_path, weight_path)
+
+
+def read_generator_record(weight_path: PathLike) -> Dict[str, Any]:
+    """The `generator`, `seed` and `scale` attributes of a file written by `write_random_elmo`."""
+    with h5py.File(weight_path, "r") as weights:
+        if weights.attrs.get(GENERATOR_ATTRIBUTE) != GENERATOR_NAME:
+            raise ValueError(f"{weight_path}: not written by {GENERATOR_NAME}")
+        return {
+            GENERATOR_ATTRIBUTE: weights.attrs[GENERATOR_ATTRIBUTE],
+            SEED_ATTRIBUTE: int(weights.attrs[SEED_ATTRIBUTE]),
+            SCALE_ATTRIBUTE: float(weights.attrs[SCALE_ATTRIBUTE]),
+        }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Write an ELMo options.json and lm_weights.hdf5 with seeded random weights "
+        "(bilm-tf layout, loadable by allennlp's Elmo)."
+    )
+    parser.add_argument("--options", required=True, help="an ELMo options.json giving the architecture")
+    parser.add_argument("--out-dir", required=True, help=f"directory for {OPTIONS_FILENAME} and {WEIGHTS_FILENAME}")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every weight's spread")
+    args = parser.parse_args(argv)
+    options = read_options(args.options)
+    out_dir = Path(args.out_dir)
+    write_random_elmo(
+        options, out_dir / OPTIONS_FILENAME, out_dir / WEIGHTS_FILENAME, seed=args.seed, scale=args.scale
+    )
+    print(f"wrote {out_dir / OPTIONS_FILENAME} and {out_dir / WEIGHTS_FILENAME} (seed {args.seed}, scale {args.scale})")
+
+
+if __name__ == "__main__":
+    main()
