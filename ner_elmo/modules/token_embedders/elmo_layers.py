@@ -1,1 +1,271 @@
-"""Not written yet: placeholder so the package imports while components are built."""
+import json
+import logging
+import os
+from typing import Any, Dict, List, Optional
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.file_utils import cached_path
+from allennlp.modules.scalar_mix import ScalarMix
+from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
+from allennlp.nn.util import remove_sentence_boundaries
+
+from ner_elmo.modules.elmo_cache import (
+    CACHE_DTYPES,
+    DiskActivationStore,
+    ElmoActivationCache,
+    MemoryActivationStore,
+    module_fingerprint,
+)
+
+logger = logging.getLogger(__name__)
+
+_ELMO_URL = "https://allennlp.s3.amazonaws.com/models/elmo/2x4096_512_2048cnn_2xhighway/"
+
+IMPLEMENTATIONS = ("fast", "stock")
+CACHE_KINDS = ("none", "memory", "disk")
+
+
+def output_layer_names(num_lstm_layers: int) -> Dict[str, Optional[int]]:
+    """`output_layer` values -> biLM layer (`None`: the learned mix of all layers)."""
+    names: Dict[str, Optional[int]] = {"elmo": None, "word_emb": 0}
+    for layer in range(1, num_lstm_layers + 1):
+        names[f"lstm_outputs{layer}"] = layer
+    return names
+
+
+@TokenEmbedder.register("ner_elmo")
+class ElmoLayersTokenEmbedder(TokenEmbedder):
+    """
+    ELMo representations of the tokens, a drop-in for allennlp's "elmo_token_embedder" (same
+    `"elmo_characters"` indexer, same keys) that can also output a single biLM layer, runs
+    ner_elmo's fast biLM and caches a frozen biLM's activations per sentence.
+
+    The output is `(batch_size, timesteps, get_output_dim())` with the sentence marks removed;
+    dropout is applied after the layers are mixed (or picked), then the optional projection, as
+    in allennlp's `Elmo`.
+
+    Differences from "elmo_token_embedder":
+
+    * `implementation: "stock"` runs allennlp's `_ElmoBiLm`, whose LSTM is *stateful*: allennlp
+      starts each batch from the states the previous batch left, so a sentence's embedding
+      depends on what was embedded before it.  Here its states are reset before every biLM
+      call, so embeddings depend only on the sentence (which caching needs).
+      `implementation: "fast"` (ner_elmo's `FastElmoBiLm`) is stateless to begin with.
+    * With a frozen biLM (`requires_grad: false`) and `cache` on, each distinct sentence runs
+      through the biLM once; later batches read its layer activations from the cache (see
+      `ner_elmo.modules.elmo_cache`) and only the mixing weights (and projection) train.  Keys
+      hash the biLM's loaded tensors, options and class, so another weight file, a loaded
+      archive's weights or a dtype cast can never read another model's entries.  With the
+      default `cache_dtype` cached embeddings are bit-identical to uncached ones computed in the
+      same batch; across batch compositions they differ by float32 round-off only.
+    * `vocab_to_cache` (allennlp's per-word character-CNN cache) is not supported: the sentence
+      cache makes it moot.
+
+    `cache_dtype: "float16"` halves the cache's memory.  Measured on the original ELMo's
+    architecture with seeded random weights (`benchmarks/train_epoch.py` data, 128 CoNLL
+    sentences) the largest absolute error it introduces in any layer activation is 1.95e-3
+    (activations of magnitude up to 6.9, relative error at most 2**-11 of the value); on the
+    tiny reference ELMo it is 2.4e-4.  An entry that would overflow float16 is kept in float32.
+
+    Registered as a `TokenEmbedder` with name "ner_elmo".
+
+    # Parameters
+
+    options_file : `str`
+        An ELMo JSON options file (path or URL).
+    weight_file : `str`
+        An ELMo HDF5 weight file (path or URL).
+    do_layer_norm : `bool`, optional (default = `False`)
+        Layer-normalise each layer before mixing (`ScalarMix`); only with `output_layer: "elmo"`.
+    dropout : `float`, optional (default = `0.5`)
+        Dropout on the representation, after mixing.
+    requires_grad : `bool`, optional (default = `False`)
+        Fine-tune the biLM.  The cache is then bypassed (with a warning): activations change as
+        the weights train.
+    projection_dim : `int`, optional (default = `None`)
+        If given, a linear projection of the representation down to this size.
+    scalar_mix_parameters : `List[float]`, optional (default = `None`)
+        Fixed, untrained pre-softmax mixing weights (one per layer); only with
+        `output_layer: "elmo"`.
+    output_layer : `str`, optional (default = `"elmo"`)
+        `"elmo"`: the learned `ScalarMix` of all layers.  A single layer, with Spark NLP's
+        `setPoolingLayer` names: `"word_emb"` (layer 0, the character-CNN token embedding),
+        `"lstm_outputs1"`, `"lstm_outputs2"`.  Every choice has the same output size,
+        `2 * projection_dim` of the options: `"word_emb"` is the token embedding twice
+        (`[e; e]`), exactly as the biLM hands layer 0 to the mix.
+    implementation : `str`, optional (default = `"fast"`)
+        `"fast"`: `ner_elmo.modules.elmo.bilm.FastElmoBiLm`; `"stock"`: allennlp's `_ElmoBiLm`.
+    cache : `str`, optional (default = `"memory"`)
+        `"memory"` (an LRU bounded by `cache_max_megabytes`), `"disk"` (`.npy` files under
+        `cache_dir`, unbounded, shared by every run with the same weights) or `"none"`.  Only
+        used when `requires_grad` is false.
+    cache_dir : `str`, optional (default = `None`)
+        Directory of the disk cache; required with `cache: "disk"`.
+    cache_max_megabytes : `float`, optional (default = `4096`)
+        Bound of the memory cache (arrays plus a small per-sentence overhead).  With the
+        original ELMo a CoNLL-2003 sentence takes about 10 KB per token in float32: train and
+        dev together fit in about 3 GB.
+    cache_dtype : `str`, optional (default = `"float32"`)
+        `"float32"` (exact) or `"float16"` (half the memory, error above).
+    """
+
+    def __init__(
+        self,
+        options_file: str = _ELMO_URL + "elmo_2x4096_512_2048cnn_2xhighway_options.json",
+        weight_file: str = _ELMO_URL + "elmo_2x4096_512_2048cnn_2xhighway_weights.hdf5",
+        do_layer_norm: bool = False,
+        dropout: float = 0.5,
+        requires_grad: bool = False,
+        projection_dim: Optional[int] = None,
+        scalar_mix_parameters: Optional[List[float]] = None,
+        output_layer: str = "elmo",
+        implementation: str = "fast",
+        cache: str = "memory",
+        cache_dir: Optional[str] = None,
+        cache_max_megabytes: float = 4096,
+        cache_dtype: str = "float32",
+    ) -> None:
+        super().__init__()
+        with open(cached_path(options_file), "r", encoding="utf-8") as options_stream:
+            options_text = options_stream.read()
+        try:
+            num_lstm_layers = int(json.loads(options_text)["lstm"]["n_layers"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConfigurationError(f"{options_file}: not an ELMo options file ({error!r})") from error
+
+        layer_names = output_layer_names(num_lstm_layers)
+        if output_layer not in layer_names:
+            raise ConfigurationError(f"output_layer must be one of {list(layer_names)}, got {output_layer!r}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ConfigurationError(f"implementation must be one of {list(IMPLEMENTATIONS)}, got {implementation!r}")
+        if cache not in CACHE_KINDS:
+            raise ConfigurationError(f"cache must be one of {list(CACHE_KINDS)}, got {cache!r}")
+        if cache_dtype not in CACHE_DTYPES:
+            raise ConfigurationError(f"cache_dtype must be one of {sorted(CACHE_DTYPES)}, got {cache_dtype!r}")
+        if cache == "disk" and not cache_dir:
+            raise ConfigurationError('cache: "disk" needs a cache_dir')
+        single_layer = layer_names[output_layer]
+        if single_layer is not None and (do_layer_norm or scalar_mix_parameters is not None):
+            raise ConfigurationError(
+                f'do_layer_norm and scalar_mix_parameters apply to output_layer "elmo" only, '
+                f"not to {output_layer!r}"
+            )
+
+        self._implementation = implementation
+        if implementation == "fast":
+            try:
+                from ner_elmo.modules.elmo.bilm import FastElmoBiLm
+            except ImportError as error:
+                raise ConfigurationError(
+                    f'implementation "fast" needs ner_elmo.modules.elmo.bilm.FastElmoBiLm ({error}); '
+                    'use implementation "stock"'
+                ) from error
+            self._bilm = FastElmoBiLm(options_file, weight_file, requires_grad=requires_grad)
+        else:
+            from allennlp.modules.elmo import _ElmoBiLm
+
+            self._bilm = _ElmoBiLm(options_file, weight_file, requires_grad=requires_grad)
+
+        num_layers = num_lstm_layers + 1
+        self._layers = list(range(num_layers)) if single_layer is None else [single_layer]
+        if single_layer is None:
+            self._scalar_mix: Optional[ScalarMix] = ScalarMix(
+                num_layers,
+                do_layer_norm=do_layer_norm,
+                initial_scalar_parameters=scalar_mix_parameters,
+                trainable=scalar_mix_parameters is None,
+            )
+        else:
+            self._scalar_mix = None
+        self._dropout = torch.nn.Dropout(p=dropout)
+        bilm_dim = self._bilm.get_output_dim()
+        if projection_dim:
+            self._projection: Optional[torch.nn.Linear] = torch.nn.Linear(bilm_dim, projection_dim)
+            self.output_dim = projection_dim
+        else:
+            self._projection = None
+            self.output_dim = bilm_dim
+
+        # Plain attributes, not submodules: the cache never changes the state dict, so a model
+        # trained with it loads without it and the other way round.
+        self._options_text = options_text
+        self._fingerprint: Optional[str] = None
+        self._activation_cache: Optional[ElmoActivationCache] = None
+        if cache != "none" and requires_grad:
+            logger.warning("ELMo cache %r is bypassed: the biLM is fine-tuned (requires_grad true)", cache)
+        elif cache != "none":
+            store = (
+                MemoryActivationStore(int(cache_max_megabytes * 2**20))
+                if cache == "memory"
+                else DiskActivationStore(os.path.expanduser(cache_dir))
+            )
+            self._activation_cache = ElmoActivationCache(store, bilm_dim, self._layers, cache_dtype)
+
+    def get_output_dim(self) -> int:
+        return self.output_dim
+
+    @property
+    def activation_cache(self) -> Optional[ElmoActivationCache]:
+        """The cache in use (`None` when off or bypassed); its `hits`/`misses` count sentences."""
+        return self._activation_cache
+
+    def _run_bilm(self, char_ids: torch.Tensor) -> Dict[str, Any]:
+        if self._implementation == "stock":
+            # allennlp's ElmoLstm carries its states over from the previous call.
+            self._bilm._elmo_lstm.reset_states()
+        return self._bilm(char_ids)
+
+    def _bilm_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            bilm_class = f"{type(self._bilm).__module__}.{type(self._bilm).__qualname__}"
+            # FastElmoBiLm's optional reduced-precision products change its outputs too.
+            precision = f"compute_dtype={getattr(self._bilm, 'compute_dtype', None)}"
+            self._fingerprint = module_fingerprint(self._bilm, self._options_text, bilm_class, precision)
+        return self._fingerprint
+
+    # The fingerprint is taken from the biLM's tensors: retake it whenever they may change.
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._fingerprint = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _apply(self, *args, **kwargs):
+        self._fingerprint = None
+        return super()._apply(*args, **kwargs)
+
+    def forward(self, elmo_tokens: torch.Tensor, word_inputs: torch.Tensor = None) -> torch.Tensor:
+        """
+        # Parameters
+
+        elmo_tokens : `torch.Tensor`
+            Character ids `(batch_size, timesteps, 50)` from the `"elmo_characters"` indexer
+            (more leading dimensions are flattened and restored).
+        word_inputs : `torch.Tensor`, optional
+            Accepted for compatibility with "elmo_token_embedder" and ignored.
+
+        # Returns
+
+        `torch.Tensor` of shape `(batch_size, timesteps, get_output_dim())`, zero at padding.
+        """
+        original_shape = elmo_tokens.size()
+        char_ids = elmo_tokens.view(-1, *original_shape[-2:]) if elmo_tokens.dim() > 3 else elmo_tokens
+
+        if self._activation_cache is not None:
+            bilm_output = self._activation_cache.activations(char_ids, self._run_bilm, self._bilm_fingerprint())
+            activations = bilm_output["activations"]
+        else:
+            bilm_output = self._run_bilm(char_ids)
+            activations = [bilm_output["activations"][layer] for layer in self._layers]
+        mask_with_bos_eos = bilm_output["mask"]
+
+        if self._scalar_mix is not None:
+            representation = self._scalar_mix(activations, mask_with_bos_eos)
+        else:
+            representation = activations[0]
+        representation, _ = remove_sentence_boundaries(representation, mask_with_bos_eos)
+        representation = self._dropout(representation)
+        if self._projection is not None:
+            representation = self._projection(representation)
+        if elmo_tokens.dim() > 3:
+            representation = representation.view(*original_shape[:-1], -1)
+        return representation
