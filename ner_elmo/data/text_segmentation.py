@@ -9,8 +9,8 @@ becomes "Smith" "'s", as spaCy does anyway.
 Offsets are Python string indices (Unicode code points, not bytes or UTF-16 units), `end`
 exclusive, so `text[token.start:token.end] == token.text` always holds. No character of the
 input is changed, dropped or normalised; whitespace and tokens made only of control or format
-characters (a lone zero-width joiner, "\\x00") are simply not tokens, and such characters are
-trimmed from the edges of other tokens.
+characters (a lone zero-width joiner, "\\x00", a lone surrogate) are simply not tokens, and such
+characters are trimmed from the edges of other tokens.
 
 Long inputs are processed in chunks of at most `max_chunk_chars` characters, cut at paragraph
 breaks (a line holding only whitespace), else at a line break, else at whitespace, else anywhere,
@@ -33,8 +33,11 @@ from spacy.util import compile_infix_regex
 # A line holding only whitespace between two line breaks (\n, \r\n or \r), or U+2029.
 _LINE_BREAK = r"(?:\r\n|\r(?!\n)|\n)"
 _PARAGRAPH_BREAK = re.compile(rf"{_LINE_BREAK}[^\S\r\n]*(?:{_LINE_BREAK}[^\S\r\n]*)+|\u2029")
-# Characters that never make or edge a token: control, format (ZWJ, ZWSP, BOM), separators.
-_NOT_TOKEN_CATEGORIES = frozenset(("Cc", "Cf", "Zs", "Zl", "Zp"))
+# Characters that never make or edge a token: control, format (ZWJ, ZWSP, BOM), separators,
+# and lone surrogates (a JSON "\\ud800" escape gives one).
+_NOT_TOKEN_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zs", "Zl", "Zp"))
+# spaCy cannot hash a lone surrogate: it sees U+FFFD instead (same length, offsets unchanged).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # spaCy's infix between digits, minus the hyphen: "1996-08-22" stays one token.
 _SPACY_DIGIT_OPERATOR_INFIX = r"(?<=[0-9])[+\-\*^](?=[0-9-])"
 _DIGIT_OPERATOR_INFIX_WITHOUT_HYPHEN = r"(?<=[0-9])[+\*^](?=[0-9-])"
@@ -66,6 +69,11 @@ def blank_english() -> Language:
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.add_pipe("sentencizer")
     return nlp
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """`text` with each lone surrogate (not UTF-8 encodable) replaced by U+FFFD: same length."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def _is_edge_junk(char: str) -> bool:
@@ -136,7 +144,7 @@ class TextSegmenter:
         """
         nlp = blank_english()
         for chunk_start, chunk_end in self._chunks(text, paragraphs=True):
-            doc = nlp(text[chunk_start:chunk_end])
+            doc = nlp(replace_lone_surrogates(text[chunk_start:chunk_end]))
             for sentence in doc.sents:
                 tokens = self._tokens(text, chunk_start, sentence)
                 yield from split_long_sentence(tokens, self.max_sentence_tokens)
@@ -148,7 +156,7 @@ class TextSegmenter:
         """
         nlp = blank_english()
         for chunk_start, chunk_end in self._chunks(text, paragraphs=False):
-            doc = nlp.make_doc(text[chunk_start:chunk_end])
+            doc = nlp.make_doc(replace_lone_surrogates(text[chunk_start:chunk_end]))
             tokens = self._tokens(text, chunk_start, doc)
             yield from split_long_sentence(tokens, self.max_sentence_tokens)
 

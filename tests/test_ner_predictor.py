@@ -1,0 +1,378 @@
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
+from allennlp.data.dataset_readers import Conll2003DatasetReader
+from allennlp.models import Model
+from allennlp.models.archival import archive_model
+
+from ner_elmo.commands.ner_predict import _ner_predict
+from ner_elmo.predictors.ner_predictor import NerPredictor, UnreadableLine
+
+TAGS = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BILU"]
+# The tiny model tags each word by a lookup: emissions are one-hot rows, transitions are zero.
+LEXICON: Dict[str, str] = {
+    "Maria": "B-PER",
+    "Lindqvist": "L-PER",
+    "Zoë": "U-PER",
+    "Oslo": "U-LOC",
+    "Nairobi": "U-LOC",
+    "ירושלים": "U-LOC",
+    "القاهرة": "U-LOC",
+    "Kestrel": "B-ORG",
+    "Trading": "I-ORG",
+    "Company": "L-ORG",
+    "Ørsted": "U-ORG",
+    "😀": "U-ORG",
+}
+READER_CONFIG = {"type": "conll2003"}
+
+
+def tagger_params(model_type: str = "crf_tagger", label_encoding: Optional[str] = "BIOUL") -> dict:
+    params = {
+        "type": model_type,
+        "text_field_embedder": {
+            "token_embedders": {"tokens": {"type": "embedding", "embedding_dim": len(TAGS)}}
+        },
+        "encoder": {"type": "pass_through", "input_dim": len(TAGS)},
+    }
+    if label_encoding is not None:
+        params["label_encoding"] = label_encoding
+    return params
+
+
+def build_tagger(
+    model_type: str = "crf_tagger",
+    label_encoding: Optional[str] = "BIOUL",
+    lexicon: Dict[str, str] = LEXICON,
+) -> Model:
+    """A `crf_tagger` (or `simple_tagger`) whose predictions follow `lexicon` (others: O)."""
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(list(lexicon), "tokens")
+    vocab.add_tokens_to_namespace(TAGS, "labels")
+    model = Model.from_params(vocab=vocab, params=Params(tagger_params(model_type, label_encoding)))
+    with torch.no_grad():
+        emissions = model.text_field_embedder.token_embedder_tokens.weight
+        emissions.zero_()
+        outside = vocab.get_token_index("O", "labels")
+        for index in range(vocab.get_vocab_size("tokens")):
+            word = vocab.get_token_from_index(index, "tokens")
+            emissions[index, vocab.get_token_index(lexicon.get(word, "O"), "labels")] = 10.0
+        emissions[0, outside] = 10.0  # padding
+        projection = model.tag_projection_layer._module
+        projection.weight.copy_(torch.eye(len(TAGS)))
+        projection.bias.zero_()
+        if hasattr(model, "crf"):
+            for parameter in model.crf.parameters():
+                parameter.zero_()
+    return model
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return build_tagger()
+
+
+def make_predictor(model: Model, **kwargs) -> NerPredictor:
+    return NerPredictor(model, Conll2003DatasetReader(), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def predictor(model) -> NerPredictor:
+    return make_predictor(model)
+
+
+def entity_tuples(output: dict) -> List[tuple]:
+    return [(e["text"], e["label"], e["start"], e["end"], e["token_start"], e["token_end"]) for e in output["entities"]]
+
+
+def test_multi_sentence_text_gives_entities_with_character_offsets(predictor):
+    text = "Maria Lindqvist flew to Oslo. She met Kestrel Trading Company, in Nairobi!"
+    output = predictor.predict_json({"text": text})
+    assert output["tokens"] == [
+        "Maria", "Lindqvist", "flew", "to", "Oslo", ".",
+        "She", "met", "Kestrel", "Trading", "Company", ",", "in", "Nairobi", "!",
+    ]
+    assert output["tags"] == [
+        "B-PER", "L-PER", "O", "O", "U-LOC", "O",
+        "O", "O", "B-ORG", "I-ORG", "L-ORG", "O", "O", "U-LOC", "O",
+    ]
+    assert entity_tuples(output) == [
+        ("Maria Lindqvist", "PER", 0, 15, 0, 2),
+        ("Oslo", "LOC", 24, 28, 4, 5),
+        ("Kestrel Trading Company", "ORG", 38, 61, 8, 11),
+        ("Nairobi", "LOC", 66, 73, 13, 14),
+    ]
+    assert output["sentences"] == [
+        {"start": 0, "end": 29, "token_start": 0, "token_end": 6},
+        {"start": 30, "end": 74, "token_start": 6, "token_end": 15},
+    ]
+    assert output["text"] == text
+    assert output["token_offsets"][:2] == [[0, 5], [6, 15]]
+    assert list(output) == ["text", "tokens", "token_offsets", "tags", "entities", "sentences"]
+
+
+def test_unicode_crlf_and_surrounding_whitespace_keep_offsets_exact(predictor):
+    text = "  \tZoë met\u00a0Ørsted 😀 in ירושלים.\r\n\r\nثم القاهرة\r\n  "
+    output = predictor.predict_json({"text": text})
+    assert entity_tuples(output) == [
+        ("Zoë", "PER", 3, 6, 0, 1),
+        ("Ørsted", "ORG", 11, 17, 2, 3),
+        ("😀", "ORG", 18, 19, 3, 4),
+        ("ירושלים", "LOC", 23, 30, 5, 6),
+        ("القاهرة", "LOC", 38, 45, 8, 9),
+    ]
+    for entity in output["entities"]:
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+    assert [(s["start"], s["end"]) for s in output["sentences"]] == [(3, 31), (35, 45)]
+
+
+def test_tokens_input_is_one_sentence_with_offsets_into_the_space_joined_text(predictor):
+    output = predictor.predict_json({"tokens": ["Maria", "Lindqvist", "visited", "Oslo", "."], "id": "a7"})
+    assert output["id"] == "a7"
+    assert output["text"] == "Maria Lindqvist visited Oslo ."
+    assert entity_tuples(output) == [("Maria Lindqvist", "PER", 0, 15, 0, 2), ("Oslo", "LOC", 24, 28, 3, 4)]
+    assert output["sentences"] == [{"start": 0, "end": 30, "token_start": 0, "token_end": 5}]
+
+
+def test_sentence_input_is_not_split_into_sentences(predictor):
+    output = predictor.predict_json({"sentence": "Oslo. Then Nairobi!\n\nKestrel"})
+    assert output["tokens"] == ["Oslo", ".", "Then", "Nairobi", "!", "Kestrel"]
+    assert output["sentences"] == [{"start": 0, "end": 28, "token_start": 0, "token_end": 6}]
+    # "Kestrel" alone is B-ORG with nothing after it: decoded leniently as a one-token entity.
+    assert [e["text"] for e in output["entities"]] == ["Oslo", "Nairobi", "Kestrel"]
+
+
+def test_long_sentences_are_tagged_in_pieces_and_indices_stay_global(model):
+    predictor = make_predictor(model, max_sentence_tokens=4)
+    text = "a b c d Maria Lindqvist e f g Oslo"
+    output = predictor.predict_json({"text": text})
+    assert [(s["token_start"], s["token_end"]) for s in output["sentences"]] == [(0, 4), (4, 8), (8, 10)]
+    assert entity_tuples(output) == [("Maria Lindqvist", "PER", 8, 23, 4, 6), ("Oslo", "LOC", 30, 34, 9, 10)]
+
+
+def test_the_model_sees_at_most_max_token_chars_of_a_token(model):
+    predictor = make_predictor(model, max_token_chars=4)
+    output = predictor.predict_json({"text": "Oslo-Bergen line " + "x" * 5000})
+    assert output["tokens"] == ["Oslo-Bergen", "line", "x" * 5000]
+    assert entity_tuples(output) == [("Oslo-Bergen", "LOC", 0, 11, 0, 1)]
+
+
+BAD_INPUTS = [
+    (UnreadableLine("blank line"), {"error": "blank line"}),
+    ([1, 2], {"error": "expected a JSON object with a 'text'/'sentence'/'tokens' key, got array"}),
+    ("Oslo", {"error": "expected a JSON object with a 'text'/'sentence'/'tokens' key, got string"}),
+    (None, {"error": "expected a JSON object with a 'text'/'sentence'/'tokens' key, got null"}),
+    ({"id": 1}, {"id": 1, "error": "expected exactly one 'text'/'sentence'/'tokens' key, got none"}),
+    (
+        {"id": 2, "text": "a", "tokens": ["a"]},
+        {"id": 2, "error": "expected exactly one 'text'/'sentence'/'tokens' key, got 'text' and 'tokens'"},
+    ),
+    ({"text": 5}, {"error": "'text' must be a string, got number"}),
+    ({"sentence": ["a"]}, {"error": "'sentence' must be a string, got array"}),
+    ({"text": ""}, {"error": "'text' has no tokens: it is empty"}),
+    ({"id": 3, "text": " \r\n\t"}, {"id": 3, "error": "'text' has no tokens: it is only whitespace or control characters"}),
+    ({"tokens": "Oslo"}, {"error": "'tokens' must be a list of strings, got string"}),
+    ({"tokens": []}, {"error": "'tokens' is an empty list"}),
+    ({"tokens": ["a", 1]}, {"error": "'tokens'[1] must be a string, got number"}),
+    ({"tokens": ["a", ""]}, {"error": "'tokens'[1] is an empty string"}),
+    (
+        {"id": 4, "text": "Oslo", "tags": ["U-LOC"], "error": 1},
+        {"id": 4, "error": "input key(s) 'error', 'tags' are reserved for the output: rename them"},
+    ),
+]
+
+
+@pytest.mark.parametrize("value, expected", BAD_INPUTS)
+def test_bad_inputs_give_an_error_object(predictor, value, expected):
+    assert predictor.predict_json(value) == expected
+
+
+def test_load_line_never_raises(predictor):
+    assert predictor.load_line('{"text": "Oslo"}\r\n') == {"text": "Oslo"}
+    assert predictor.load_line("  \r\n") == {"error": "blank line"}
+    bad = predictor.load_line('{"text": "Oslo"')
+    assert isinstance(bad, UnreadableLine)
+    assert bad["error"].startswith("not valid JSON: Expecting ',' delimiter: line 1 column 16")
+    # A user object that merely has an "error" key is an input, not a parse failure.
+    assert predictor.predict_json(predictor.load_line('{"error": "x"}'))["error"].startswith("expected exactly one")
+
+
+def test_a_batch_keeps_input_order_and_does_not_depend_on_the_batch_size(model):
+    inputs = [
+        {"id": 0, "text": "Maria Lindqvist flew to Oslo. " * 3},
+        UnreadableLine("not valid JSON: x"),
+        {"id": 2, "tokens": ["Kestrel", "Trading", "Company"]},
+        {"id": 3, "text": ""},
+        {"id": 4, "sentence": "short"},
+        {"id": 5, "text": "One two three four five six seven. Nairobi! " + "word " * 30},
+        {"id": 6, "text": "Zoë"},
+    ]
+    one_by_one = [make_predictor(model).predict_json(value) for value in inputs]
+    assert [output.get("id") for output in one_by_one] == [0, None, 2, 3, 4, 5, 6]
+    assert [len(output.get("entities", [])) for output in one_by_one] == [6, 0, 1, 0, 0, 1, 1]
+    for batch_size in (1, 2, 5, 100):
+        predictor = make_predictor(model, batch_size=batch_size, max_sentence_tokens=8)
+        assert predictor.predict_batch_json(inputs) == [
+            make_predictor(model, max_sentence_tokens=8).predict_json(value) for value in inputs
+        ]
+    assert make_predictor(model, batch_size=3).predict_batch_json(inputs) == one_by_one
+
+
+def test_dump_line_writes_one_utf8_line(predictor):
+    line = predictor.dump_line({"text": "Zoë 😀 a\u2028b\x85c\u2029"})
+    assert line == '{"text": "Zoë 😀 a\\u2028b\\u0085c\\u2029"}\n'
+    assert len(line.splitlines()) == 1
+    assert json.loads(line) == {"text": "Zoë 😀 a\u2028b\x85c\u2029"}
+    # A lone surrogate (valid JSON escape, not encodable as UTF-8) stays escaped.
+    lone = predictor.dump_line({"text": "a\ud800"})
+    assert lone == '{"text": "a\\ud800"}\n'
+    lone.encode("utf-8")
+
+
+def test_lone_surrogates_in_the_input_are_tagged_and_written(predictor):
+    output = predictor.predict_json(predictor.load_line('{"text": "Oslo \\ud800 Zoë"}'))
+    assert [e["text"] for e in output["entities"]] == ["Oslo", "Zoë"]
+    assert json.loads(predictor.dump_line(output)) == output
+
+
+def test_label_encoding_comes_from_the_model_the_reader_or_the_arguments():
+    crf = build_tagger(label_encoding="BIOUL")
+    assert make_predictor(crf).label_encoding == "BIOUL"
+    # allennlp's simple_tagger keeps no label_encoding: a reader with one, or an argument, tells it.
+    simple = build_tagger("simple_tagger", label_encoding=None)
+    with pytest.raises(ConfigurationError, match="cannot tell which tag scheme"):
+        make_predictor(simple)
+    reader = Conll2003DatasetReader()
+    reader.label_encoding = "BIOUL"
+    assert NerPredictor(simple, reader).label_encoding == "BIOUL"
+    assert make_predictor(simple, label_encoding="BIOUL").label_encoding == "BIOUL"
+    with pytest.raises(ConfigurationError, match=r"does not fit label encoding BIO: invalid tag 'L-PER'"):
+        make_predictor(simple, label_encoding="BIO")
+    with pytest.raises(ConfigurationError, match="unknown tag scheme 'BILOU'"):
+        make_predictor(simple, label_encoding="BILOU")
+
+
+def test_ill_formed_predictions_of_a_simple_tagger_are_decoded_leniently():
+    # A softmax tagger can predict "L-PER" with no "B-PER" before it: still one entity.
+    simple = build_tagger("simple_tagger", label_encoding=None)
+    output = make_predictor(simple, label_encoding="BIOUL").predict_json({"text": "Dr Lindqvist and Maria"})
+    assert output["tags"] == ["O", "L-PER", "O", "B-PER"]
+    assert entity_tuples(output) == [("Lindqvist", "PER", 3, 12, 1, 2), ("Maria", "PER", 17, 22, 3, 4)]
+
+
+# ------------------------------------------------------------------------------------------
+# The ner-predict command, on an archive of the tiny model.
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, model) -> Path:
+    directory = tmp_path_factory.mktemp("serialization")
+    config = {"dataset_reader": READER_CONFIG, "model": tagger_params(), "train_data_path": "unused"}
+    (directory / "config.json").write_text(json.dumps(config))
+    model.vocab.save_to_files(str(directory / "vocabulary"))
+    torch.save(model.state_dict(), directory / "best.th")
+    archive_model(directory)
+    return directory / "model.tar.gz"
+
+
+INPUT_LINES = [
+    b'{"id": 1, "text": "Maria Lindqvist flew to Oslo."}\r\n',
+    b"\n",
+    b'{"id": 3, "text": "Zo\xc3\xab met \xc3\x98rsted"}\n',
+    b"{not json\n",
+    b'{"id": 5, "text": "caf\xe9"}\n',  # latin-1, not UTF-8
+    b"   \t\n",
+    b'{"id": 7, "tokens": ["Kestrel", "Trading", "Company"]}',  # no final newline
+]
+
+
+def command_args(archive: Path, input_file: Path, output_file: Optional[Path], **options) -> argparse.Namespace:
+    values = dict(
+        archive_file=str(archive),
+        input_file=str(input_file),
+        output_file=None if output_file is None else str(output_file),
+        batch_size=2,
+        cuda_device=-1,
+        silent=True,
+        weights_file=None,
+        overrides="",
+        predictor_args="",
+    )
+    values.update(options)
+    return argparse.Namespace(**values)
+
+
+def check_command_output(lines: List[str]) -> None:
+    assert len(lines) == len(INPUT_LINES)
+    outputs = [json.loads(line) for line in lines]
+    assert [o.get("id") for o in outputs] == [1, None, 3, None, None, None, 7]
+    assert [e["text"] for e in outputs[0]["entities"]] == ["Maria Lindqvist", "Oslo"]
+    assert [e["text"] for e in outputs[2]["entities"]] == ["Zoë", "Ørsted"]
+    assert [e["text"] for e in outputs[6]["entities"]] == ["Kestrel Trading Company"]
+    assert outputs[1] == {"error": "blank line", "line": 2}
+    assert outputs[3]["line"] == 4 and outputs[3]["error"].startswith("not valid JSON")
+    assert outputs[4]["line"] == 5 and outputs[4]["error"].startswith("not valid UTF-8")
+    assert outputs[5] == {"error": "blank line", "line": 6}
+    assert "Zoë" in lines[2]  # written as UTF-8, not \u escapes
+
+
+def test_ner_predict_writes_one_line_per_input_line(tmp_path, archive):
+    source = tmp_path / "input.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + b"".join(INPUT_LINES))  # with a byte-order mark
+    target = tmp_path / "out.jsonl"
+    _ner_predict(command_args(archive, source, target, predictor_args='{"max_sentence_tokens": 3}'))
+    check_command_output(target.read_text(encoding="utf-8").splitlines())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.jsonl", "out.jsonl"]
+
+
+def test_ner_predict_leaves_no_partial_output_when_it_fails(tmp_path, archive, monkeypatch):
+    source = tmp_path / "input.jsonl"
+    source.write_bytes(b"".join(INPUT_LINES))
+    target = tmp_path / "out.jsonl"
+    target.write_text("previous results\n")
+    calls = []
+
+    def fail_on_second_batch(self, inputs):
+        calls.append(len(inputs))
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash")
+        return original(self, inputs)
+
+    original = NerPredictor.predict_batch_json
+    monkeypatch.setattr(NerPredictor, "predict_batch_json", fail_on_second_batch)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _ner_predict(command_args(archive, source, target))
+    assert calls == [2, 2]
+    assert target.read_text() == "previous results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.jsonl", "out.jsonl"]
+
+
+def test_ner_predict_refuses_silent_without_output(tmp_path, archive):
+    with pytest.raises(ConfigurationError, match="--silent without --output-file"):
+        _ner_predict(command_args(archive, tmp_path / "in.jsonl", None))
+
+
+@pytest.mark.slow
+def test_allennlp_ner_predict_command_line(tmp_path, archive):
+    """The real `allennlp ner-predict`, finding the plugin through `.allennlp_plugins`."""
+    (tmp_path / ".allennlp_plugins").write_text("ner_elmo\n")
+    source = tmp_path / "input.jsonl"
+    source.write_bytes(b"".join(INPUT_LINES))
+    command = [sys.executable, "-m", "allennlp", "ner-predict", str(archive), "input.jsonl",
+               "--output-file", "out.jsonl", "--batch-size", "3"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-3000:]
+    check_command_output((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines())
+    # Not --silent: the same lines go to standard output.
+    assert result.stdout.decode("utf-8").splitlines() == (tmp_path / "out.jsonl").read_text(
+        encoding="utf-8"
+    ).splitlines()
