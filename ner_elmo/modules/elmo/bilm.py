@@ -1,0 +1,211 @@
+"""
+`FastElmoBiLm`: a drop-in for allennlp's `_ElmoBiLm` (same constructor and forward
+contract, same numbers to float32 rounding), built for speed and for predictions that do
+not depend on batch composition.
+
+Differences from `_ElmoBiLm`, all by design:
+
+* stateless: every call starts the LSTMs from zero state (allennlp's `ElmoLstm` carries
+  the final states of one batch into the next, so its outputs depend on what ran before);
+* packed: each sequence runs over its own real positions only, sorted by length so the
+  active batch shrinks as sequences end; input products for many time steps are one
+  matrix product;
+* the character CNN runs once per distinct token of a batch, and while it is frozen its
+  outputs are kept in a bounded LRU cache keyed by the token's character ids;
+* optional reduced precision (`dtype="bfloat16"` or `"float16"`, meant for CUDA) for the
+  LSTM matrix products, with float32 gates and memory cells.
+
+Needs only torch, numpy and h5py.
+"""
+from typing import Dict, List, Optional, Union
+
+import torch
+
+from ner_elmo.modules.elmo.char_cache import CharacterEmbeddingCache
+from ner_elmo.modules.elmo.char_cnn import ElmoCharacterCnn
+from ner_elmo.modules.elmo.char_ids import BOS_CHAR_IDS, EOS_CHAR_IDS, batch_to_char_ids
+from ner_elmo.modules.elmo.lstm import DEFAULT_BLOCK_ROWS, StatelessElmoLstm
+from ner_elmo.modules.elmo.packing import pack_by_length
+from ner_elmo.modules.elmo.hdf5_layout import read_options, read_weights
+
+DEFAULT_CHAR_CACHE_SIZE = 50_000
+
+_DTYPES = {
+    "float32": None,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def _compute_dtype(dtype: Union[None, str, torch.dtype]) -> Optional[torch.dtype]:
+    if dtype is None or dtype == torch.float32:
+        return None
+    if isinstance(dtype, torch.dtype):
+        if dtype not in (torch.bfloat16, torch.float16):
+            raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+class FastElmoBiLm(torch.nn.Module):
+    """
+    Runs a pretrained bidirectional language model and returns the activations of every
+    layer, for mixing into ELMo representations.  Call it exactly like allennlp's
+    `_ElmoBiLm` (for instance as `Elmo(..., module=FastElmoBiLm(...))`).
+
+    # Parameters
+
+    options_file : `str`
+        ELMo JSON options file.
+    weight_file : `str`
+        ELMo HDF5 weight file (bilm-tf layout).
+    requires_grad : `bool`, optional (default = `False`)
+        If True, the biLM's parameters are trained (and the character cache is not used).
+    vocab_to_cache : `List[str]`, optional (default = `None`)
+        Words whose character-CNN embeddings are computed up front into the character
+        cache.  Unlike `_ElmoBiLm`, the forward pass still takes character ids, and words
+        outside this list work too.
+    char_cache_size : `int`, optional (default = `50000`)
+        Most word types in the character cache (each takes `projection_dim` floats: 100 MB
+        for the 512-dimensional model when full).  0 disables the cache.
+    dtype : `str`, optional (default = `None`)
+        `"bfloat16"` or `"float16"`: LSTM matrix products in that precision, gates, cells and
+        outputs in float32.  Meant for CUDA; expect differences from float32 of about 1e-2
+        relative to the activations' scale.  `None` or `"float32"`: full precision.
+    block_rows : `int`, optional (default = `512`)
+        Packed positions whose LSTM input products are computed in one matrix product.
+    """
+
+    def __init__(
+        self,
+        options_file: str,
+        weight_file: str,
+        requires_grad: bool = False,
+        vocab_to_cache: Optional[List[str]] = None,
+        char_cache_size: int = DEFAULT_CHAR_CACHE_SIZE,
+        dtype: Union[None, str, torch.dtype] = None,
+        block_rows: int = DEFAULT_BLOCK_ROWS,
+    ) -> None:
+        super().__init__()
+        options = read_options(options_file)
+        weights = read_weights(weight_file, options)
+        self.char_cnn = ElmoCharacterCnn(options, weights, requires_grad=requires_grad)
+        self.lstm = StatelessElmoLstm(options, weights, requires_grad=requires_grad, block_rows=block_rows)
+        self.output_dim = 2 * self.char_cnn.get_output_dim()
+        # Representation layers: the character layer and each LSTM layer.
+        self.num_layers = self.lstm.num_layers + 1
+        self.compute_dtype = _compute_dtype(dtype)
+        self.char_cache = CharacterEmbeddingCache(char_cache_size) if char_cache_size > 0 else None
+        self.register_buffer("_bos_char_ids", torch.tensor(BOS_CHAR_IDS), persistent=False)
+        self.register_buffer("_eos_char_ids", torch.tensor(EOS_CHAR_IDS), persistent=False)
+        if vocab_to_cache:
+            self.warm_char_cache(vocab_to_cache)
+
+    def get_output_dim(self) -> int:
+        return self.output_dim
+
+    def char_cache_active(self) -> bool:
+        """The cache is used only while no character-CNN parameter requires grad."""
+        return self.char_cache is not None and not any(
+            p.requires_grad for p in self.char_cnn.parameters()
+        )
+
+    def clear_caches(self) -> None:
+        """Forget cached CNN outputs and weight copies; call after changing weights in place."""
+        if self.char_cache is not None:
+            self.char_cache.clear()
+        self.lstm.clear_weight_copies()
+
+    def warm_char_cache(self, words: List[str], batch_size: int = 1024) -> None:
+        """Compute the character-CNN embeddings of `words` into the cache."""
+        if not self.char_cache_active():
+            return
+        device = self._bos_char_ids.device
+        with torch.no_grad():
+            for start in range(0, len(words), batch_size):
+                ids = batch_to_char_ids([words[start : start + batch_size]])[0].to(device)
+                self.char_cache.embed(ids, self.char_cnn)
+
+    def _apply(self, fn, *args, **kwargs):
+        # Moving or casting the parameters invalidates anything computed from them.
+        self.clear_caches()
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self.clear_caches()
+        return super()._load_from_state_dict(*args, **kwargs)
+
+    def _embed_tokens(self, char_ids: torch.Tensor) -> torch.Tensor:
+        if self.char_cache_active():
+            return self.char_cache.embed(char_ids, self.char_cnn)
+        distinct, inverse = torch.unique(char_ids, dim=0, return_inverse=True)
+        return self.char_cnn(distinct).index_select(0, inverse)
+
+    def forward(
+        self, inputs: torch.Tensor, word_inputs: Optional[torch.Tensor] = None
+    ) -> Dict[str, Union[torch.Tensor, List[torch.Tensor]]]:
+        """
+        # Parameters
+
+        inputs : `torch.Tensor`
+            `(batch_size, timesteps, 50)` character ids (from `batch_to_char_ids` or
+            allennlp's `ELMoTokenCharactersIndexer`); all-zero rows are padding.
+        word_inputs : `torch.Tensor`, optional
+            Accepted for compatibility with `_ElmoBiLm` and ignored: the character cache
+            plays the part of allennlp's word-id cache.
+
+        # Returns
+
+        Dict with keys:
+
+        `'activations'` : `List[torch.Tensor]`
+            `num_layers` tensors `(batch_size, timesteps + 2, 2 * projection_dim)`: the
+            character layer (duplicated) and each LSTM layer (forward and backward halves),
+            zero at padding.
+        `'mask'` : `torch.BoolTensor`
+            `(batch_size, timesteps + 2)`, with the added `<S>` and `</S>` positions.
+        """
+        batch_size, timesteps, num_characters = inputs.shape
+        padded_timesteps = timesteps + 2
+        device = inputs.device
+
+        # Add <S> and </S> as allennlp's add_sentence_boundary_token_ids does: </S> goes
+        # right after the count of non-empty tokens.
+        token_lengths = ((inputs > 0).sum(dim=-1) > 0).sum(dim=1)
+        char_ids = inputs.new_zeros(batch_size, padded_timesteps, num_characters)
+        char_ids[:, 1:-1] = inputs
+        char_ids[:, 0] = self._bos_char_ids
+        char_ids[torch.arange(batch_size, device=device), token_lengths + 1] = self._eos_char_ids
+        mask = (char_ids > 0).sum(dim=-1) > 0
+        lengths = mask.sum(dim=1)
+
+        # Embed every position the LSTM reads (the first `lengths` ones) or the mask keeps.
+        steps = torch.arange(padded_timesteps, device=device)
+        needed = (mask | (steps.unsqueeze(0) < lengths.unsqueeze(1))).view(-1)
+        positions = needed.nonzero().squeeze(1)
+        embeddings = self._embed_tokens(char_ids.view(-1, num_characters).index_select(0, positions))
+        hidden_dim = embeddings.size(-1)
+        type_representation = embeddings.new_zeros(batch_size * padded_timesteps, hidden_dim).index_copy(
+            0, positions, embeddings
+        )
+
+        layout = pack_by_length(lengths, padded_timesteps)
+        layer_outputs = self.lstm(type_representation, layout, self.compute_dtype)
+
+        type_representation = type_representation.view(batch_size, padded_timesteps, hidden_dim)
+        activations = [
+            torch.cat([type_representation, type_representation], dim=-1) * mask.unsqueeze(-1)
+        ]
+        zeros = type_representation.new_zeros(batch_size * padded_timesteps, hidden_dim)
+        for forward_outputs, backward_outputs in layer_outputs:
+            unpacked = torch.cat(
+                [
+                    zeros.index_copy(0, layout.forward_index, forward_outputs.to(zeros.dtype)),
+                    zeros.index_copy(0, layout.backward_index, backward_outputs.to(zeros.dtype)),
+                ],
+                dim=-1,
+            )
+            activations.append(unpacked.view(batch_size, padded_timesteps, 2 * hidden_dim))
+        return {"activations": activations, "mask": mask}
