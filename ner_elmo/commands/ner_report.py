@@ -1,1 +1,154 @@
-"""Not written yet: placeholder so the package imports while components are built."""
+"""
+The `ner-report` subcommand: a full entity-level evaluation report of an archived tagger.
+
+    allennlp ner-report model.tar.gz eng.testb --output-dir report/ [--cuda-device 0]
+
+writes `conlleval.txt`, `seqeval_report.txt`, `token_report.txt`, `per_type.csv`,
+`confusion.csv`, `confusion.png`, `errors.txt` and `metrics.json` into the output directory
+(see `ner_elmo.reporting.report_files.write_ner_report`) and prints a summary.
+"""
+import argparse
+import logging
+from itertools import islice
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Union
+
+from allennlp.commands.subcommand import Subcommand
+from allennlp.common import Params
+from allennlp.common.params import parse_overrides, with_overrides
+from allennlp.data import DatasetReader, Instance
+from allennlp.models import Model
+from allennlp.models.archival import Archive, load_archive
+
+from ner_elmo.reporting.report_files import format_summary, write_ner_report
+
+logger = logging.getLogger(__name__)
+
+
+@Subcommand.register("ner-report")
+class NerReport(Subcommand):
+    """
+    Reads a data file with the archive's validation dataset reader, tags it with the archived
+    model's own decoding, and writes conlleval's report, seqeval's (default and strict modes),
+    a per-tag token report, per-type CSV, an entity-type confusion matrix (CSV and PNG), every
+    entity error with its sentence, and all numbers as JSON.
+
+    Registered as a `Subcommand` with name "ner-report".
+    """
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        description = "Write an entity-level evaluation report of an archived NER model."
+        subparser = parser.add_parser(self.name, description=description, help=description)
+        subparser.add_argument("archive_file", type=str, help="the model archive (model.tar.gz)")
+        subparser.add_argument("input_file", type=str, help="the labelled data to evaluate on")
+        subparser.add_argument(
+            "--output-dir", type=str, required=True, help="directory for the report files"
+        )
+        subparser.add_argument("--cuda-device", type=int, default=-1, help="GPU id, -1 for CPU")
+        subparser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+        subparser.add_argument(
+            "--dataset-reader-override",
+            type=str,
+            default="",
+            help="JSON(net) overrides of the validation dataset reader's parameters, e.g. "
+            '\'{"coding_scheme": "IOB1"}\'',
+        )
+        subparser.set_defaults(func=ner_report_from_args)
+        return subparser
+
+
+def ner_report_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    return ner_report_from_archive(
+        args.archive_file,
+        args.input_file,
+        args.output_dir,
+        cuda_device=args.cuda_device,
+        batch_size=args.batch_size,
+        dataset_reader_override=args.dataset_reader_override,
+    )
+
+
+def ner_report_from_archive(
+    archive_file: Union[str, Path],
+    input_file: Union[str, Path],
+    output_dir: Union[str, Path],
+    cuda_device: int = -1,
+    batch_size: int = 32,
+    dataset_reader_override: Union[str, Dict[str, Any]] = "",
+) -> Dict[str, Any]:
+    """Loads the archive, tags `input_file`, writes the report; returns `metrics.json`'s content."""
+    archive = load_archive(str(archive_file), cuda_device=cuda_device)
+    reader = validation_reader(archive, dataset_reader_override)
+    tagged = tag_dataset(archive.model, reader.read(str(input_file)), batch_size=batch_size)
+    if not tagged.tokens:
+        raise ValueError(f"{input_file}: the dataset reader produced no instances")
+    metrics = write_ner_report(
+        output_dir,
+        tagged.tokens,
+        tagged.gold,
+        tagged.predicted,
+        model_metrics=tagged.model_metrics,
+        info={"archive": str(archive_file), "input_file": str(input_file)},
+        # crf_tagger knows its tags' scheme; other taggers' tags are inspected.
+        label_encoding=getattr(archive.model, "label_encoding", None) or "auto",
+    )
+    print(format_summary(metrics, output_dir))
+    return metrics
+
+
+def validation_reader(
+    archive: Archive, overrides: Union[str, Dict[str, Any]] = ""
+) -> DatasetReader:
+    """The archive's validation dataset reader, rebuilt with `overrides` when there are any."""
+    if not overrides:
+        return archive.validation_dataset_reader
+    if isinstance(overrides, str):
+        overrides = parse_overrides(overrides)
+    config = archive.config.as_dict(quiet=True)
+    reader_params = config.get("validation_dataset_reader", config["dataset_reader"])
+    return DatasetReader.from_params(Params(with_overrides(reader_params, overrides)))
+
+
+class TaggedDataset(NamedTuple):
+    tokens: List[List[str]]
+    gold: List[List[str]]
+    predicted: List[List[str]]
+    model_metrics: Dict[str, float]
+
+
+def tag_dataset(
+    model: Model, instances: Iterable[Instance], batch_size: int = 32
+) -> TaggedDataset:
+    """
+    Tags instances in data order with the model's own decoding (`forward_on_instances`, whose
+    `make_output_human_readable` gives tag strings), keeping each instance's tokens and gold
+    `"tags"`. The model's metrics over the whole data come back too.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    model.eval()
+    model.get_metrics(reset=True)
+    tokens: List[List[str]] = []
+    gold: List[List[str]] = []
+    predicted: List[List[str]] = []
+    for batch in _batches(instances, batch_size):
+        for instance in batch:
+            if "tags" not in instance.fields:
+                raise ValueError(
+                    f"instance {len(tokens) + 1} has no gold \"tags\" field: ner-report needs "
+                    "labelled data"
+                )
+            tokens.append([token.text for token in instance.fields["tokens"].tokens])
+            gold.append(list(instance.fields["tags"].labels))
+        for output in model.forward_on_instances(batch):
+            predicted.append(list(output["tags"]))
+    return TaggedDataset(tokens, gold, predicted, model.get_metrics(reset=True))
+
+
+def _batches(instances: Iterable[Instance], size: int) -> Iterator[List[Instance]]:
+    iterator = iter(instances)
+    while True:
+        batch = list(islice(iterator, size))
+        if not batch:
+            return
+        yield batch

@@ -2,21 +2,20 @@
 Entity-level error analysis: which gold entities a tagger found, confused, cut wrongly, missed,
 or invented.
 
-Entities are conlleval chunks of the tag sequences (any of IOB1, BIO, BIOES and BIOUL: `U-`/`L-`
-are read as `S-`/`E-`), so every count here agrees with conlleval's found/correct/support.
+Entities are conlleval's chunks (`ner_elmo.scoring.conlleval`'s reading of the tags, after its
+`label_encoding` mapping, e.g. BIOUL's `U-`/`L-` to `B-`/`I-`), so every count here agrees with
+conlleval's found/correct counts, ill-formed tag sequences included.
 """
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from seqeval.metrics.sequence_labeling import get_entities
+from ner_elmo.scoring.conlleval import chunk_ends, chunk_starts, split_tag, to_conlleval_tags
 
 #: Column of the confusion matrix for gold entities whose boundaries no prediction has.
 MISSED = "MISSED"
 #: Row of the confusion matrix for predicted entities whose boundaries no gold entity has.
 SPURIOUS = "SPURIOUS"
-
-_BIOUL_TO_BIOES = {"U": "S", "L": "E"}
 
 
 class EntitySpan(NamedTuple):
@@ -27,21 +26,27 @@ class EntitySpan(NamedTuple):
     label: str
 
 
-def to_bioes(tags: Sequence[str]) -> List[str]:
+def entity_spans(tags: Sequence[str], label_encoding: Optional[str] = None) -> List[EntitySpan]:
     """
-    BIOUL tags rewritten with conlleval's letters (`U-X` -> `S-X`, `L-X` -> `E-X`); tags of every
-    other scheme come back unchanged. conlleval and seqeval know `S`/`E` but not `U`/`L`.
+    The conlleval chunks of one sentence's tags, in order. `label_encoding` is as for
+    `ner_elmo.scoring.conlleval.evaluate`: `"BIOUL"`/`"BIOES"` tags are mapped to BIO first;
+    `None` reads BIO and IOB1 as they are.
     """
-    return [
-        _BIOUL_TO_BIOES[tag[0]] + tag[1:] if tag[:2] in ("U-", "L-") else tag for tag in tags
-    ]
-
-
-def entity_spans(tags: Sequence[str]) -> List[EntitySpan]:
-    """The conlleval chunks of one sentence's tags, in order."""
-    return [
-        EntitySpan(start, end + 1, label) for label, start, end in get_entities(to_bioes(tags))
-    ]
+    spans: List[EntitySpan] = []
+    start: Optional[int] = None
+    prev_prefix, prev_type = "O", ""
+    # A final "O" closes the last chunk, as conlleval's sentence boundary does.
+    for i, tag in enumerate(to_conlleval_tags(tags, label_encoding) + ["O"]):
+        prefix, chunk_type = split_tag(tag)
+        ends = chunk_ends(prev_prefix, prefix, prev_type, chunk_type)
+        starts = i < len(tags) and chunk_starts(prev_prefix, prefix, prev_type, chunk_type)
+        if start is not None and (ends or starts):
+            spans.append(EntitySpan(start, i, prev_type))
+            start = None
+        if starts:
+            start = i
+        prev_prefix, prev_type = prefix, chunk_type
+    return spans
 
 
 class EntityConfusion:
@@ -95,15 +100,21 @@ class EntityConfusion:
 
 
 def entity_confusion(
-    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+    gold: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[str]],
+    label_encoding: Optional[str] = None,
 ) -> EntityConfusion:
     """The `EntityConfusion` of a corpus: `gold[i]` and `predicted[i]` tag sentence `i`."""
     _check_aligned(gold, predicted)
     counts: Counter = Counter()
     labels = set()
     for gold_tags, predicted_tags in zip(gold, predicted):
-        gold_by_bounds = {(s.start, s.end): s.label for s in entity_spans(gold_tags)}
-        pred_by_bounds = {(s.start, s.end): s.label for s in entity_spans(predicted_tags)}
+        gold_by_bounds = {
+            (s.start, s.end): s.label for s in entity_spans(gold_tags, label_encoding)
+        }
+        pred_by_bounds = {
+            (s.start, s.end): s.label for s in entity_spans(predicted_tags, label_encoding)
+        }
         labels.update(gold_by_bounds.values())
         labels.update(pred_by_bounds.values())
         for bounds, gold_label in gold_by_bounds.items():
@@ -133,7 +144,10 @@ ERROR_KINDS = ("type", "boundary", "missed", "spurious")
 
 
 def sentence_errors(
-    gold_tags: Sequence[str], predicted_tags: Sequence[str], sentence: int = 0
+    gold_tags: Sequence[str],
+    predicted_tags: Sequence[str],
+    sentence: int = 0,
+    label_encoding: Optional[str] = None,
 ) -> List[EntityError]:
     """
     Every wrong entity of one sentence. Each gold entity and each predicted entity that is not
@@ -142,8 +156,8 @@ def sentence_errors(
     overlap, taking the first free overlapping prediction); unpaired gold entities are
     `"missed"`, unpaired predictions `"spurious"`. Errors come in order of their first token.
     """
-    gold = set(entity_spans(gold_tags))
-    pred = set(entity_spans(predicted_tags))
+    gold = set(entity_spans(gold_tags, label_encoding))
+    pred = set(entity_spans(predicted_tags, label_encoding))
     gold_wrong = sorted(gold - pred)
     pred_wrong = sorted(pred - gold)
     errors: List[EntityError] = []
@@ -168,13 +182,15 @@ def sentence_errors(
 
 
 def entity_errors(
-    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+    gold: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[str]],
+    label_encoding: Optional[str] = None,
 ) -> List[EntityError]:
     """`sentence_errors` of every sentence of a corpus, in corpus order."""
     _check_aligned(gold, predicted)
     errors: List[EntityError] = []
     for i, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted)):
-        errors.extend(sentence_errors(gold_tags, predicted_tags, sentence=i))
+        errors.extend(sentence_errors(gold_tags, predicted_tags, i, label_encoding))
     return errors
 
 
@@ -203,6 +219,7 @@ def format_errors(
     gold: Sequence[Sequence[str]],
     predicted: Sequence[Sequence[str]],
     errors: Optional[List[EntityError]] = None,
+    label_encoding: Optional[str] = None,
 ) -> str:
     """
     The text of `errors.txt`: a count per error kind, then for each sentence with an error its
@@ -210,7 +227,7 @@ def format_errors(
     one line per error. Token ranges are 0-based, end exclusive.
     """
     if errors is None:
-        errors = entity_errors(gold, predicted)
+        errors = entity_errors(gold, predicted, label_encoding)
     kinds = Counter(e.kind for e in errors)
     lines = [
         f"{len(errors)} entity errors in {len({e.sentence for e in errors})} of "
@@ -225,8 +242,8 @@ def format_errors(
         words = tokens[i]
         lines.append(f"## sentence {i + 1}")
         lines.append("text: " + " ".join(words))
-        lines.append("gold: " + _bracketed(words, entity_spans(gold[i])))
-        lines.append("pred: " + _bracketed(words, entity_spans(predicted[i])))
+        lines.append("gold: " + _bracketed(words, entity_spans(gold[i], label_encoding)))
+        lines.append("pred: " + _bracketed(words, entity_spans(predicted[i], label_encoding)))
         for error in sentence_errors_:
             gold_part = _describe(words, error.gold) if error.gold else "-"
             pred_part = _describe(words, error.pred) if error.pred else "-"

@@ -1,0 +1,183 @@
+"""The "ner_epoch_report" trainer callback: per-type validation log, --recover, curves."""
+import csv
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from allennlp.training.callbacks.callback import TrainerCallback
+
+from ner_elmo.reporting.type_metrics import format_type_table, type_metrics
+from ner_elmo.training.callbacks.epoch_report import (
+    CSV_COLUMNS,
+    NerEpochReportCallback,
+    epoch_record,
+)
+
+from test_ner_report import TINY_SENTENCES, tiny_config, write_conll
+
+
+def trainer_metrics(epoch: int, shift: float = 0.0) -> dict:
+    """The shape of the trainer's `metrics` for crf_tagger with verbose_metrics and conlleval."""
+    return {
+        "epoch": epoch,
+        "best_epoch": 0,
+        "training_loss": 5.0 - epoch,
+        "training_f1-measure-overall": 0.9,
+        "validation_loss": 6.0 - epoch + shift,
+        "validation_precision-PER": 0.5 + shift,
+        "validation_recall-PER": 0.25,
+        "validation_f1-measure-PER": 1 / 3,
+        "validation_precision-B-ORG": 1.0,  # a hyphen in a type name stays in the name
+        "validation_recall-B-ORG": 1.0,
+        "validation_f1-measure-B-ORG": 1.0,
+        "validation_precision-overall": 0.6,
+        "validation_recall-overall": 0.4,
+        "validation_f1-measure-overall": 0.48,
+        "validation_conlleval-precision-PER": 0.7,
+        "validation_conlleval-recall-PER": 0.7,
+        "validation_conlleval-f1-PER": 0.7,
+        "validation_conlleval-precision-overall": 0.7,
+        "validation_conlleval-recall-overall": 0.7,
+        "validation_conlleval-f1-overall": 0.7,
+        "best_validation_f1-measure-overall": 0.48,
+    }
+
+
+def read_csv(path: Path):
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def read_jsonl(path: Path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_type_metrics_reads_either_family():
+    metrics = trainer_metrics(0)
+    scorer, table = type_metrics(metrics, prefix="validation_")
+    assert scorer == "conlleval"
+    assert table == {
+        "PER": {"precision": 0.7, "recall": 0.7, "f1": 0.7},
+        "overall": {"precision": 0.7, "recall": 0.7, "f1": 0.7},
+    }
+    scorer, table = type_metrics(metrics, prefix="validation_", scorer="span_f1")
+    assert scorer == "span_f1"
+    assert list(table) == ["B-ORG", "PER", "overall"]
+    assert table["PER"] == {"precision": 0.5, "recall": 0.25, "f1": pytest.approx(1 / 3)}
+    assert type_metrics({"validation_loss": 1.0}, prefix="validation_") == (None, {})
+    with pytest.raises(ValueError, match="scorer must be"):
+        type_metrics(metrics, scorer="seqeval")
+
+
+def test_type_table_is_in_percent():
+    lines = format_type_table({"PER": {"precision": 0.5, "recall": None, "f1": 1 / 3}})
+    assert lines == [
+        "type  precision     recall         f1",
+        "PER       50.00          -      33.33",
+    ]
+
+
+def test_epoch_record_and_rows():
+    record = epoch_record(trainer_metrics(3), 3, scorer="span_f1")
+    assert record["epoch"] == 3 and record["scorer"] == "span_f1"
+    assert record["training_loss"] == 2.0 and record["validation_loss"] == 3.0
+    assert record["overall"] == {"precision": 0.6, "recall": 0.4, "f1": 0.48}
+    assert list(record["types"]) == ["B-ORG", "PER"]
+    assert epoch_record({"validation_loss": 1.0}, 0) is None
+
+
+def test_callback_appends_and_replaces_replayed_epochs(tmp_path, caplog):
+    callback = NerEpochReportCallback(str(tmp_path), scorer="span_f1")
+    with caplog.at_level(logging.INFO, logger="ner_elmo.training.callbacks.epoch_report"):
+        for epoch in (0, 1, 2):
+            callback.on_epoch(None, trainer_metrics(epoch), epoch)
+    assert "Validation by entity type after epoch 2 (span_f1)" in caplog.text
+    assert "PER          50.00      25.00      33.33" in caplog.text
+
+    rows = read_csv(tmp_path / "epoch_report.csv")
+    assert list(rows[0]) == CSV_COLUMNS
+    assert [(r["epoch"], r["type"]) for r in rows] == [
+        (str(e), t) for e in (0, 1, 2) for t in ("B-ORG", "PER", "overall")
+    ]
+    assert rows[4]["precision"] == "0.5" and rows[4]["validation_loss"] == "5.0"
+
+    # A recovered run restarts from the checkpoint after epoch 0 and replays epochs 1 and 2:
+    # a fresh callback (as after a restart) replaces their rows instead of adding more.
+    recovered = NerEpochReportCallback(str(tmp_path), scorer="span_f1")
+    recovered.on_epoch(None, trainer_metrics(1, shift=0.25), 1)
+    rows = read_csv(tmp_path / "epoch_report.csv")
+    assert [(r["epoch"], r["type"]) for r in rows] == [
+        (str(e), t) for e in (0, 1) for t in ("B-ORG", "PER", "overall")
+    ]
+    assert rows[4]["precision"] == "0.75" and rows[4]["validation_loss"] == "5.25"
+    recovered.on_epoch(None, trainer_metrics(2, shift=0.25), 2)
+    records = read_jsonl(tmp_path / "epoch_report.jsonl")
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    assert records[2]["types"]["PER"]["precision"] == 0.75
+
+
+def test_epochs_without_validation_write_nothing(tmp_path):
+    class NotValidating:
+        _should_validate_this_epoch = False
+
+    callback = NerEpochReportCallback(str(tmp_path))
+    callback.on_epoch(NotValidating(), trainer_metrics(0), 0)
+    callback.on_epoch(None, trainer_metrics(1), 1, is_primary=False)
+    callback.on_epoch(None, {"training_loss": 1.0, "validation_loss": 2.0}, 2)
+    assert not (tmp_path / "epoch_report.csv").exists()
+    assert not (tmp_path / "epoch_report.jsonl").exists()
+
+
+@TrainerCallback.register("test_crash_once_after_epoch")
+class CrashOnceAfterEpoch(TrainerCallback):
+    """Raises in `on_epoch` of `epoch` the first time only, before that epoch's checkpoint."""
+
+    def __init__(self, serialization_dir: str, epoch: int, flag_file: str) -> None:
+        super().__init__(serialization_dir)
+        self.epoch = epoch
+        self.flag_file = Path(flag_file)
+
+    def on_epoch(self, trainer, metrics, epoch, is_primary=True, **kwargs) -> None:
+        if epoch == self.epoch and not self.flag_file.exists():
+            self.flag_file.touch()
+            raise RuntimeError("simulated crash")
+
+
+def test_training_crash_and_recover_keep_each_epoch_once(tmp_path):
+    from allennlp.commands.train import train_model
+    from allennlp.common import Params
+
+    train = write_conll(tmp_path / "train.txt", TINY_SENTENCES)
+    dev = write_conll(tmp_path / "dev.txt", TINY_SENTENCES[:4])
+    config = tiny_config(train, dev)
+    config["trainer"]["num_epochs"] = 3
+    config["trainer"]["callbacks"] = [
+        {"type": "ner_epoch_report"},
+        {"type": "test_crash_once_after_epoch", "epoch": 1, "flag_file": str(tmp_path / "crashed")},
+    ]
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_model(Params(json.loads(json.dumps(config))), run)
+    # Epoch 1 was reported, then training died before its checkpoint (only the one after
+    # epoch 0 exists, so --recover replays epoch 1); the curves were drawn anyway.
+    assert [r["epoch"] for r in read_jsonl(run / "epoch_report.jsonl")] == [0, 1]
+    assert [p.name for p in run.glob("model_state_*.th")] == ["model_state_e1_b0.th"]
+    assert (run / "learning_curves.png").stat().st_size > 0
+
+    train_model(Params(json.loads(json.dumps(config))), run, recover=True)
+    records = read_jsonl(run / "epoch_report.jsonl")
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    rows = read_csv(run / "epoch_report.csv")
+    assert [int(r["epoch"]) for r in rows] == sorted(int(r["epoch"]) for r in rows)
+    assert len({(r["epoch"], r["type"]) for r in rows}) == len(rows)
+    # Each record holds what the trainer wrote for that epoch (the replayed epoch 1 included).
+    for record in records:
+        written = json.loads((run / f"metrics_epoch_{record['epoch']}.json").read_text())
+        assert record["scorer"] == "span_f1"
+        assert record["validation_loss"] == pytest.approx(written["validation_loss"])
+        assert record["overall"]["f1"] == pytest.approx(written["validation_f1-measure-overall"])
+        assert set(record["types"]) == {"LOC", "MISC", "ORG", "PER"}
+        for entity_type, row in record["types"].items():
+            assert row["f1"] == pytest.approx(written[f"validation_f1-measure-{entity_type}"])
+    assert (run / "learning_curves.png").stat().st_size > 0
