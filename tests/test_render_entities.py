@@ -161,6 +161,8 @@ def test_unknown_types_get_a_stable_palette_colour():
                                               {"label": "LOC", "start": 5, "end": 11}]},
          "p.jsonl, line 2: entity LOC at 5 overlaps the one before it"),
         ({"tokens": ["Oslo"]}, 'p.jsonl, line 2: expected "text" and "entities"'),
+        ({"text": "Oslo", "entities": ["Oslo"]},
+         "p.jsonl, line 2: entity 'Oslo' needs integer \"start\", \"end\" and a \"label\""),
     ],
 )
 def test_inconsistent_predictions_are_refused_naming_the_line(tmp_path, record, message):
@@ -191,6 +193,66 @@ def test_ner_html_command_writes_the_page(tmp_path, capsys):
     assert "<title>Demo &amp; test</title>" in page
     assert [(t.strip(), l.strip()) for t, l, _ in parse(page).marks] == EXPECTED_MARKS
     assert "4 texts (1 failed) rendered to" in capsys.readouterr().out
+
+
+def test_predictor_inputs_keep_line_numbers_and_unreadable_lines(tmp_path):
+    from ner_elmo.commands.render_entities import read_predictor_inputs
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Anna Berg visited Tallinn.\n\n  Omar Said left.  \r\n", encoding="utf-8")
+    assert [(line, record) for line, record in read_predictor_inputs(texts)] == [
+        (1, {"text": "Anna Berg visited Tallinn."}),
+        (3, {"text": "  Omar Said left.  "}),
+    ]
+    jsonl = tmp_path / "inputs.jsonl"
+    jsonl.write_text('{"sentence": "Omar left ."}\n[1, 2]\n{oops\n', encoding="utf-8")
+    inputs = read_predictor_inputs(jsonl)
+    assert [line for line, _ in inputs] == [1, 2, 3]
+    assert inputs[0].record == {"sentence": "Omar left ."}
+    assert inputs[1].record == {"error": "not a JSON object"}
+    assert inputs[2].record["error"].startswith("not valid JSON")
+
+
+@pytest.fixture(scope="module")
+def tiny_archive(tmp_path_factory):
+    """A tiny crf_tagger (BIOUL, word embeddings only) trained on invented sentences."""
+    from allennlp.commands.train import train_model
+    from allennlp.common import Params
+
+    from test_ner_report import TINY_SENTENCES, tiny_config, write_conll
+
+    root = tmp_path_factory.mktemp("ner_html_run")
+    data = write_conll(root / "train.txt", TINY_SENTENCES)
+    train_model(Params(tiny_config(data, data)), root / "run")
+    return root / "run" / "model.tar.gz"
+
+
+def test_archive_mode_predicts_then_renders_every_line(tiny_archive, tmp_path):
+    from ner_elmo.commands.render_entities import write_entity_page
+
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text(
+        '{"text": "Anna Berg visited Tallinn. Omar Said left Nordvik Bank."}\n'
+        '{"tokens": []}\n'
+        "{oops\n"
+        '{"tokens": ["Rita", "Vos", "met", "Omar", "Said", "in", "Porto", "."]}\n',
+        encoding="utf-8",
+    )
+    output = write_entity_page(inputs, tmp_path / "page.html", archive_file=tiny_archive,
+                               predictor_name="ner", batch_size=2)
+    page = parse(output.read_text(encoding="utf-8"))
+    assert page.titles == ["line 2: prediction failed", "line 3: prediction failed"]
+
+    from ner_elmo.commands.render_entities import predict_lines
+
+    lines = predict_lines(tiny_archive, inputs, "ner", batch_size=2)
+    assert [line for line, _ in lines] == [1, 2, 3, 4]
+    expected = [
+        (record["text"][e["start"] : e["end"]], e["label"])
+        for _, record in lines if "entities" in record for e in record["entities"]
+    ]
+    assert expected  # the tiny model finds entities in its own training sentences
+    assert [(t.strip(), l.strip()) for t, l, _ in page.marks] == expected
 
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

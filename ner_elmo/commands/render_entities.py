@@ -81,7 +81,7 @@ def write_entity_page(
     batch_size: int = 32,
     title: Optional[str] = None,
 ) -> Path:
-    """Renders `input_file` (predicting it with `archive_file` first when given) to `output_file`."""
+    """Renders `input_file` to `output_file`, predicting it with `archive_file` first if given."""
     input_file = Path(input_file)
     if archive_file is None:
         lines = read_prediction_lines(input_file)
@@ -100,8 +100,9 @@ def write_entity_page(
 
 def read_predictor_inputs(input_file: Path) -> List[PredictionLine]:
     """
-    Predictor inputs with their line numbers: each JSON object of a `.jsonl`/`.json` file, or
-    `{"text": line}` for each non-blank line of any other file.
+    Predictor inputs with their line numbers: each line of a `.jsonl`/`.json` file, or
+    `{"text": line}` for each non-blank line of any other file. A `.jsonl` line that is not a
+    JSON object becomes `{"error": why}` (shown on the page), as the `"ner"` predictor does.
     """
     inputs = []
     with input_file.open(encoding="utf-8") as file:
@@ -112,15 +113,22 @@ def read_predictor_inputs(input_file: Path) -> List[PredictionLine]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise ValueError(
-                        f"{input_file}, line {number}: not valid JSON ({error})"
-                    ) from error
-                if not isinstance(record, dict):
-                    raise ValueError(f"{input_file}, line {number}: expected a JSON object")
+                    record = _unreadable(f"not valid JSON: {error}")
+                else:
+                    if not isinstance(record, dict):
+                        record = _unreadable("not a JSON object")
             else:
                 record = {"text": line.rstrip("\r\n")}
             inputs.append(PredictionLine(number, record))
     return inputs
+
+
+class _Unreadable(dict):
+    """An input line that could not be read: passed through as its own error record."""
+
+
+def _unreadable(reason: str) -> Dict[str, Any]:
+    return _Unreadable(error=reason)
 
 
 def predict_lines(
@@ -140,15 +148,18 @@ def predict_lines(
         str(archive_file), predictor_name=predictor_name, cuda_device=cuda_device
     )
     inputs = read_predictor_inputs(input_file)
-    outputs: List[PredictionLine] = []
-    for begin in range(0, len(inputs), batch_size):
-        batch = inputs[begin : begin + batch_size]
+    readable = [item for item in inputs if not isinstance(item.record, _Unreadable)]
+    predicted: Dict[int, Dict[str, Any]] = {}
+    for begin in range(0, len(readable), batch_size):
+        batch = readable[begin : begin + batch_size]
         try:
-            results = predictor.predict_batch_json([item.record for item in batch])
+            results = predictor.predict_batch_json([dict(item.record) for item in batch])
         except Exception:  # noqa: BLE001 - isolate the failing input below
             results = [_predict_one(predictor, item) for item in batch]
-        outputs.extend(PredictionLine(item.line, dict(result)) for item, result in zip(batch, results))
-    return outputs
+        predicted.update((item.line, dict(result)) for item, result in zip(batch, results))
+    return [
+        PredictionLine(item.line, predicted.get(item.line, dict(item.record))) for item in inputs
+    ]
 
 
 def _predict_one(predictor: Any, item: PredictionLine) -> Dict[str, Any]:

@@ -91,15 +91,18 @@ def displacy_docs(lines: Sequence[PredictionLine], source: str = "input") -> Lis
         if not isinstance(record.get("text"), str) or not isinstance(record.get("entities"), list):
             raise ValueError(f'{where}: expected "text" and "entities" (or "error")')
         text = record["text"]
-        ents = []
-        previous_end = 0
-        for entity in sorted(record["entities"], key=lambda e: (e.get("start", -1), e.get("end", -1))):
+        parsed = []
+        for entity in record["entities"]:
             try:
                 start, end, label = int(entity["start"]), int(entity["end"]), str(entity["label"])
             except (KeyError, TypeError, ValueError) as error:
                 raise ValueError(
                     f'{where}: entity {entity!r} needs integer "start", "end" and a "label"'
                 ) from error
+            parsed.append((start, end, label, entity))
+        ents = []
+        previous_end = 0
+        for start, end, label, entity in sorted(parsed, key=lambda item: item[:2]):
             if not 0 <= start < end <= len(text):
                 raise ValueError(
                     f"{where}: entity {label} [{start}, {end}) lies outside the text "

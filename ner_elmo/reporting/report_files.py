@@ -18,7 +18,7 @@ import csv
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from ner_elmo.reporting.error_analysis import (
     ERROR_KINDS,
