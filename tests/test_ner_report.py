@@ -55,18 +55,21 @@ def write_conll(path: Path, sentences) -> Path:
 
 
 def tiny_config(train: Path, dev: Path) -> dict:
-    """crf_tagger without ELMo: word embeddings, a tiny BiLSTM, BIOUL with span F1 per type."""
+    """
+    The package's reader and tagger without ELMo: word embeddings, a tiny BiLSTM, BIOUL, span
+    F1 per type (`verbose_metrics`) and conlleval metrics.
+    """
     return {
         "dataset_reader": {
-            "type": "conll2003",
-            "tag_label": "ner",
-            "convert_to_coding_scheme": "BIOUL",
+            "type": "ner_conll",
+            "coding_scheme": "IOB1",
+            "label_encoding": "BIOUL",
             "token_indexers": {"tokens": {"type": "single_id", "lowercase_tokens": True}},
         },
         "train_data_path": str(train),
         "validation_data_path": str(dev),
         "model": {
-            "type": "crf_tagger",
+            "type": "ner_crf_tagger",
             "label_encoding": "BIOUL",
             "verbose_metrics": True,
             "include_start_end_transitions": False,
@@ -324,6 +327,10 @@ def test_ner_report_on_a_trained_archive(tiny_archive, tmp_path, capsys):
     model = metrics["model_metrics"]
     for entity_type, row in metrics["per_type"].items():
         assert row["f1"] == pytest.approx(model[f"f1-measure-{entity_type}"], abs=1e-6)
+        assert row["f1"] == pytest.approx(model[f"conlleval-f1-{entity_type}"], abs=1e-6)
+        assert row["precision"] == pytest.approx(
+            model[f"conlleval-precision-{entity_type}"], abs=1e-6
+        )
     # Every error is listed: the error lines add up to the unmatched entities.
     errors = metrics["errors"]
     counts = metrics["counts"]
@@ -350,10 +357,10 @@ def test_dataset_reader_override_rebuilds_the_validation_reader(tiny_archive):
     from ner_elmo.commands.ner_report import validation_reader
 
     archive = load_archive(str(tiny_archive[0]))
-    assert validation_reader(archive).convert_to_coding_scheme == "BIOUL"
-    overridden = validation_reader(archive, '{"convert_to_coding_scheme": null}')
-    assert overridden.convert_to_coding_scheme is None
-    assert overridden.tag_label == "ner"
+    assert validation_reader(archive).label_encoding == "BIOUL"
+    overridden = validation_reader(archive, '{"label_encoding": "BIO"}')
+    assert overridden.label_encoding == "BIO"
+    assert overridden.coding_scheme == "IOB1"
 
 
 @pytest.mark.slow
