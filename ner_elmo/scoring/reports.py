@@ -56,8 +56,8 @@ def seqeval_report(
     Entity-level precision, recall and F1 per type with micro, macro and weighted averages,
     computed by seqeval.
 
-    `mode="default"` is seqeval's lenient reading, which counts entities like conlleval (an
-    `I-` without `B-` opens an entity); BIOUL tags are renamed to the BIOES tags it reads
+    `mode="default"` is seqeval's lenient reading, which finds conlleval's entities in BIO and
+    IOB1 tags (an `I-` without `B-` opens an entity); BIOUL tags are renamed to the BIOES tags it reads
     (`scheme="BIOUL"` or tags with `U-`/`L-` prefixes: pass `scheme`). `mode="strict"` counts
     only entities well formed in `scheme` (`"IOB1"`, `"IOB2"`/`"BIO"`, `"IOE1"`, `"IOE2"`,
     `"IOBES"`/`"BIOES"`, `"BILOU"`/`"BIOUL"`; `None` lets seqeval detect it).
