@@ -62,6 +62,13 @@ def gmb_split(
     return "test"
 
 
+def _quote_hint(row: List[str]) -> str:
+    # A field holding a line break usually means a quote that was never closed.
+    if any("\n" in field or "\r" in field for field in row):
+        return "; a quote opened on this line may be unclosed"
+    return ""
+
+
 @DatasetReader.register("ner_gmb_csv")
 class GmbCsvDatasetReader(NerDatasetReader):
     """
@@ -90,10 +97,11 @@ class GmbCsvDatasetReader(NerDatasetReader):
 
     Each split is yielded in file order. The whole file is validated whatever the split, so
     malformed input fails the same way for all of them: `ner_elmo.data.errors.DataFormatError`
-    (a `ValueError`) names the file and the 1-based line, for a missing column, a row with the
-    wrong number of fields, a sentence id that is not `Sentence: <number>` or repeats an earlier
-    one, a first data row without a sentence id, an empty word, an invalid tag, an undecodable
-    byte, or a file without data rows.
+    (a `ValueError`) names the file and the 1-based line where the row starts, for a missing
+    column, a row with the wrong number of fields (e.g. after an unclosed quote), a sentence id
+    that is not `Sentence: <number>` (or a bare number) or repeats an earlier one, a first data
+    row without a sentence id, an empty word, an invalid tag, an undecodable byte, or a file
+    without data rows. Blank lines are skipped; extra columns and any column order are fine.
 
     Registered as a `DatasetReader` with name "ner_gmb_csv".
 
@@ -229,28 +237,30 @@ class GmbCsvDatasetReader(NerDatasetReader):
         # The loop runs once per token (a million times for the Kaggle file): keep it lean.
         label_appends: List[Tuple[int, Callable[[str], None]]] = []
         add_word = add_line = None
+        previous_end = rows.line_num  # a quoted word may span lines: rows start after this
         try:
             for row in rows:
+                line, previous_end = previous_end + 1, rows.line_num
                 if len(row) != n_fields:
                     if not row:
                         continue  # a blank line holds no token
                     raise DataFormatError(
                         path,
-                        rows.line_num,
+                        line,
                         f"found {len(row)} fields, expected {n_fields} "
-                        f"({','.join(header)}): {row!r}",
+                        f"({','.join(header)}): {row!r}{_quote_hint(row)}",
                     )
                 sentence_cell = row[sentence_column]
                 if sentence_cell and not sentence_cell.isspace():
-                    sentence_id = self._sentence_id(sentence_cell, path, rows.line_num)
+                    sentence_id = self._sentence_id(sentence_cell, path, line)
                     if sentence_id in first_line_of_id:
                         raise DataFormatError(
                             path,
-                            rows.line_num,
+                            line,
                             f"sentence id {sentence_id} was already used on line "
                             f"{first_line_of_id[sentence_id]}",
                         )
-                    first_line_of_id[sentence_id] = rows.line_num
+                    first_line_of_id[sentence_id] = line
                     ids.append(sentence_id)
                     sentence = TaggedSentence([], [], {label: [] for label in needed})
                     sentences.append(sentence)
@@ -261,20 +271,22 @@ class GmbCsvDatasetReader(NerDatasetReader):
                 elif add_word is None:
                     raise DataFormatError(
                         path,
-                        rows.line_num,
+                        line,
                         f"the first data row has no sentence id in column {_SENTENCE_COLUMN!r}",
                     )
                 word = row[word_column]
                 if not word:
-                    raise DataFormatError(
-                        path, rows.line_num, f"empty word in column {_WORD_COLUMN!r}"
-                    )
+                    raise DataFormatError(path, line, f"empty word in column {_WORD_COLUMN!r}")
                 add_word(word)
-                add_line(rows.line_num)
+                add_line(line)
                 for column, add_label in label_appends:
                     add_label(row[column])
         except csv.Error as error:
-            raise DataFormatError(path, rows.line_num, f"malformed CSV: {error}") from None
+            raise DataFormatError(
+                path,
+                previous_end + 1,
+                f"malformed CSV: {error}; a quote opened on this line may be unclosed",
+            ) from None
         if not sentences:
             raise DataFormatError(
                 path, max(1, rows.line_num), "no data rows: the file holds only its header"
