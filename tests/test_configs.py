@@ -53,9 +53,8 @@ def _batch(instances, vocab):
     return batch.as_tensor_dict()
 
 
-def test_missing_data_variable_is_named(monkeypatch):
-    for name in ("NER_ELMO_CONLL_TRAIN", "NER_ELMO_CONLL_DEV", "NER_ELMO_CONLL_TEST"):
-        monkeypatch.delenv(name, raising=False)
+def test_missing_data_variable_is_named(monkeypatch, fixture_env):
+    monkeypatch.delenv("NER_ELMO_CONLL_TRAIN")
     with pytest.raises(RuntimeError, match="NER_ELMO_CONLL_TRAIN"):
         Params.from_file(str(CONFIGS / "conll2003_glove_char.jsonnet"))
 

@@ -1,5 +1,6 @@
 // Softmax baseline (no CRF): GloVe + char-CNN -> 2-layer BiLSTM 200 -> per-token softmax.
-// Compare with conll2003_glove_char.jsonnet to see what the CRF adds.
+// Compare with conll2003_glove_char.jsonnet to see what the CRF adds. Tags are BIO: a softmax
+// can predict any sequence, and allennlp's BIOUL span metric rejects invalid ones.
 local lib = import 'ner_elmo.libsonnet';
 
 {
@@ -7,7 +8,7 @@ local lib = import 'ner_elmo.libsonnet';
     type: 'ner_conll',
     tag_label: 'ner',
     coding_scheme: 'auto',
-    label_encoding: 'BIOUL',
+    label_encoding: 'BIO',
     token_indexers: lib.indexers(elmo=false),
   },
   train_data_path: std.extVar('NER_ELMO_CONLL_TRAIN'),
@@ -16,7 +17,7 @@ local lib = import 'ner_elmo.libsonnet';
   evaluate_on_test: true,
   model: {
     type: 'ner_simple_tagger',
-    label_encoding: 'BIOUL',
+    label_encoding: 'BIO',
     text_field_embedder: lib.embedders(elmo=false),
     encoder: lib.bilstm(lib.embedding_dim(elmo=false)),
   },
