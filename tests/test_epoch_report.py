@@ -44,6 +44,14 @@ def trainer_metrics(epoch: int, shift: float = 0.0) -> dict:
     }
 
 
+def end_epoch(callback, metrics: dict, epoch: int, validated: bool = True, **kwargs) -> None:
+    """What the trainer does: validation batches (if any), then `on_epoch`."""
+    callback.on_batch(None, [], [], {}, epoch, 1, is_training=True)
+    if validated:
+        callback.on_batch(None, [], [], {}, epoch, 1, is_training=False)
+    callback.on_epoch(None, metrics, epoch, **kwargs)
+
+
 def read_csv(path: Path):
     with path.open(newline="") as file:
         return list(csv.DictReader(file))
@@ -91,7 +99,7 @@ def test_callback_appends_and_replaces_replayed_epochs(tmp_path, caplog):
     callback = NerEpochReportCallback(str(tmp_path), scorer="span_f1")
     with caplog.at_level(logging.INFO, logger="ner_elmo.training.callbacks.epoch_report"):
         for epoch in (0, 1, 2):
-            callback.on_epoch(None, trainer_metrics(epoch), epoch)
+            end_epoch(callback, trainer_metrics(epoch), epoch)
     assert "Validation by entity type after epoch 2 (span_f1)" in caplog.text
     assert "PER          50.00      25.00      33.33" in caplog.text
 
@@ -105,28 +113,28 @@ def test_callback_appends_and_replaces_replayed_epochs(tmp_path, caplog):
     # A recovered run restarts from the checkpoint after epoch 0 and replays epochs 1 and 2:
     # a fresh callback (as after a restart) replaces their rows instead of adding more.
     recovered = NerEpochReportCallback(str(tmp_path), scorer="span_f1")
-    recovered.on_epoch(None, trainer_metrics(1, shift=0.25), 1)
+    end_epoch(recovered, trainer_metrics(1, shift=0.25), 1)
     rows = read_csv(tmp_path / "epoch_report.csv")
     assert [(r["epoch"], r["type"]) for r in rows] == [
         (str(e), t) for e in (0, 1) for t in ("B-ORG", "PER", "overall")
     ]
     assert rows[4]["precision"] == "0.75" and rows[4]["validation_loss"] == "5.25"
-    recovered.on_epoch(None, trainer_metrics(2, shift=0.25), 2)
+    end_epoch(recovered, trainer_metrics(2, shift=0.25), 2)
     records = read_jsonl(tmp_path / "epoch_report.jsonl")
     assert [r["epoch"] for r in records] == [0, 1, 2]
     assert records[2]["types"]["PER"]["precision"] == 0.75
 
 
 def test_epochs_without_validation_write_nothing(tmp_path):
-    class NotValidating:
-        _should_validate_this_epoch = False
-
     callback = NerEpochReportCallback(str(tmp_path))
-    callback.on_epoch(NotValidating(), trainer_metrics(0), 0)
-    callback.on_epoch(None, trainer_metrics(1), 1, is_primary=False)
-    callback.on_epoch(None, {"training_loss": 1.0, "validation_loss": 2.0}, 2)
+    # The trainer's metrics still hold epoch 0's validation numbers after an unvalidated epoch.
+    end_epoch(callback, trainer_metrics(0), 0, validated=False)
+    end_epoch(callback, trainer_metrics(1), 1, is_primary=False)
+    end_epoch(callback, {"training_loss": 1.0, "validation_loss": 2.0}, 2)
     assert not (tmp_path / "epoch_report.csv").exists()
     assert not (tmp_path / "epoch_report.jsonl").exists()
+    end_epoch(callback, trainer_metrics(3), 3)
+    assert [r["epoch"] for r in read_jsonl(tmp_path / "epoch_report.jsonl")] == [3]
 
 
 @TrainerCallback.register("test_crash_once_after_epoch")
@@ -151,28 +159,37 @@ def test_training_crash_and_recover_keep_each_epoch_once(tmp_path):
     train = write_conll(tmp_path / "train.txt", TINY_SENTENCES)
     dev = write_conll(tmp_path / "dev.txt", TINY_SENTENCES[:4])
     config = tiny_config(train, dev)
-    config["trainer"]["num_epochs"] = 3
+    config["trainer"]["num_epochs"] = 4
     config["data_loader"]["batch_size"] = 1  # enough updates for a non-zero F1 at the end
     config["trainer"]["callbacks"] = [
+        # Validates after epochs 0 and 2 only; it runs first and already flags the next epoch.
+        {"type": "should_validate_callback", "validation_interval": 2},
         {"type": "ner_epoch_report"},
-        {"type": "test_crash_once_after_epoch", "epoch": 1, "flag_file": str(tmp_path / "crashed")},
+        {"type": "test_crash_once_after_epoch", "epoch": 2, "flag_file": str(tmp_path / "crashed")},
     ]
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_model(Params(json.loads(json.dumps(config))), run)
-    # Epoch 1 was reported, then training died before its checkpoint (only the one after
-    # epoch 0 exists, so --recover replays epoch 1); the curves were drawn anyway.
-    assert [r["epoch"] for r in read_jsonl(run / "epoch_report.jsonl")] == [0, 1]
-    assert [p.name for p in run.glob("model_state_*.th")] == ["model_state_e1_b0.th"]
+    # Epoch 2 was reported, then training died before its checkpoint (the last one is after
+    # epoch 1, so --recover replays epoch 2); the curves were drawn anyway.
+    assert [r["epoch"] for r in read_jsonl(run / "epoch_report.jsonl")] == [0, 2]
+    assert (run / "model_state_e2_b0.th").exists()
+    assert not (run / "model_state_e3_b0.th").exists()
     assert (run / "learning_curves.png").stat().st_size > 0
 
     train_model(Params(json.loads(json.dumps(config))), run, recover=True)
     records = read_jsonl(run / "epoch_report.jsonl")
-    assert [r["epoch"] for r in records] == [0, 1, 2]
+    # Unvalidated epochs 1 and 3 are absent, though the trainer's metrics for them still carry
+    # the previous validation numbers; the replayed epoch 2 is there once.
+    assert [r["epoch"] for r in records] == [0, 2]
+    assert json.loads((run / "metrics_epoch_3.json").read_text())["validation_loss"] == (
+        pytest.approx(records[1]["validation_loss"])
+    )
     rows = read_csv(run / "epoch_report.csv")
-    assert [int(r["epoch"]) for r in rows] == sorted(int(r["epoch"]) for r in rows)
-    assert len({(r["epoch"], r["type"]) for r in rows}) == len(rows)
-    # Each record holds what the trainer wrote for that epoch (the replayed epoch 1 included).
+    assert [(int(r["epoch"]), r["type"]) for r in rows] == [
+        (e, t) for e in (0, 2) for t in ("LOC", "MISC", "ORG", "PER", "overall")
+    ]
+    # Each record holds what the trainer wrote for that epoch (the replayed epoch 2 included).
     for record in records:
         written = json.loads((run / f"metrics_epoch_{record['epoch']}.json").read_text())
         assert record["scorer"] == "conlleval"

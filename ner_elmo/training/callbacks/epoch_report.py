@@ -22,11 +22,12 @@ CSV_COLUMNS = [
 @TrainerCallback.register("ner_epoch_report")
 class NerEpochReportCallback(TrainerCallback):
     """
-    An extended evaluation log: after each epoch, the per-entity-type validation precision,
-    recall and F1 the trainer computed are appended to `epoch_report.csv` (one row per type and
-    an `overall` row, with the epoch's training and validation loss) and `epoch_report.jsonl`
-    (one record per epoch) in the serialization directory, and logged as a small table. When
-    training ends, the learning curves of all epochs so far are drawn to `learning_curves.png`.
+    An extended evaluation log: after each epoch that ran validation, the per-entity-type
+    validation precision, recall and F1 the trainer computed are appended to `epoch_report.csv`
+    (one row per type and an `overall` row, with the epoch's training and validation loss) and
+    `epoch_report.jsonl` (one record per epoch) in the serialization directory, and logged as a
+    small table. When training ends, the learning curves of all epochs so far are drawn to
+    `learning_curves.png`.
 
     With `allennlp train --recover`, epochs replayed after the last checkpoint replace their
     earlier rows instead of repeating them, so each file holds each epoch once.
@@ -53,6 +54,23 @@ class NerEpochReportCallback(TrainerCallback):
         self.plot = plot
         self.csv_path = Path(serialization_dir) / "epoch_report.csv"
         self.jsonl_path = Path(serialization_dir) / "epoch_report.jsonl"
+        self._validated_epoch: Optional[int] = None
+
+    def on_batch(
+        self,
+        trainer: "GradientDescentTrainer",
+        batch_inputs: List[Any],
+        batch_outputs: List[Dict[str, Any]],
+        batch_metrics: Dict[str, Any],
+        epoch: int,
+        batch_number: int,
+        is_training: bool,
+        is_primary: bool = True,
+        batch_grad_norm: Optional[float] = None,
+        **kwargs,
+    ) -> None:
+        if not is_training:
+            self._validated_epoch = epoch
 
     def on_epoch(
         self,
@@ -62,11 +80,9 @@ class NerEpochReportCallback(TrainerCallback):
         is_primary: bool = True,
         **kwargs,
     ) -> None:
-        # The trainer calls on_epoch only after a real epoch (epoch >= 0), but its metrics dict
-        # keeps the previous validation numbers on epochs it does not validate.
-        if not is_primary or epoch < 0:
-            return
-        if trainer is not None and not getattr(trainer, "_should_validate_this_epoch", True):
+        # The trainer's metrics keep the last validation numbers on epochs it does not
+        # validate: report only epochs that ran validation batches.
+        if not is_primary or self._validated_epoch != epoch:
             return
         record = epoch_record(metrics, epoch, self.scorer)
         if record is None:
