@@ -213,3 +213,20 @@ def test_errors_survive_pickling():
     error = TagSchemeError("invalid tag 'B-'", "B-", 3, 5)
     copy = pickle.loads(pickle.dumps(error))
     assert (str(copy), copy.tag, copy.position, copy.sequence_index) == ("invalid tag 'B-'", "B-", 3, 5)
+
+
+def test_module_needs_nothing_but_the_standard_library():
+    # Scorers and tools import it on machines without allennlp or torch.
+    import ast
+    import sys
+
+    import ner_elmo.data.tag_schemes as module
+
+    tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert imported <= set(sys.stdlib_module_names)

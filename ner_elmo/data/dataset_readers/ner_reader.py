@@ -96,7 +96,9 @@ class NerDatasetReader(DatasetReader):
         )
         self._token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
         try:
-            self.coding_scheme = "auto" if coding_scheme == "auto" else normalize_scheme(coding_scheme)
+            self.coding_scheme = (
+                "auto" if coding_scheme == "auto" else normalize_scheme(coding_scheme)
+            )
             self.label_encoding = normalize_scheme(label_encoding)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
