@@ -47,7 +47,9 @@ class ConllNerDatasetReader(NerDatasetReader):
     Every token line of a file has the same number of columns and the same separator.
 
     Entity tags (`ner`, `chunk`, or a column given by index) are validated and converted from
-    `coding_scheme` to `label_encoding`; POS tags are read as they are.
+    `coding_scheme` to `label_encoding`; POS tags are read as they are. On CoNLL-2003 with
+    `label_encoding="BIOUL"` the instances equal those of allennlp-models' `conll2003` reader
+    with `convert_to_coding_scheme="BIOUL"`.
 
     Malformed input raises `ner_elmo.data.errors.DataFormatError` (a `ValueError`) naming the
     file and the 1-based line: a line with too few or too many columns, mixed separators, an

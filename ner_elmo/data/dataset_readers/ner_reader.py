@@ -71,7 +71,9 @@ class NerDatasetReader(DatasetReader):
         `ner_elmo.data.tag_schemes.detect_scheme`. Tags are validated against it.
     label_encoding : `str`, optional (default=`"BIOUL"`)
         The scheme the entity tags are written in (use the model's `label_encoding`): one of the
-        names above; AllenNLP's CRF constraints know `"IOB1"`, `"BIO"` and `"BIOUL"`.
+        names above; AllenNLP's CRF constraints know `"IOB1"`, `"BIO"` and `"BIOUL"`. Tags are
+        the canonical encoding of the entities read (`tag_schemes.convert`), so ill-formed input
+        such as `O B-MISC` in IOB1 comes out well-formed (`O I-MISC`) with the same entities.
     label_namespace : `str`, optional (default=`"labels"`)
         Vocabulary namespace of the `tags` field.
     **kwargs
