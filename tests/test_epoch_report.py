@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from ner_elmo.reporting.learning_curves import serialization_dir_curves
 from ner_elmo.reporting.type_metrics import format_type_table, type_metrics
 from ner_elmo.training.callbacks.epoch_report import (
     CSV_COLUMNS,
@@ -200,3 +201,7 @@ def test_training_crash_and_recover_keep_each_epoch_once(tmp_path):
             assert row["f1"] == pytest.approx(written[f"validation_conlleval-f1-{entity_type}"])
     assert records[-1]["overall"]["f1"] > 0
     assert (run / "learning_curves.png").stat().st_size > 0
+    # The curves leave out the stale validation numbers of epochs 1 and 3.
+    curves = serialization_dir_curves(run)
+    assert curves.epochs == [0, 1, 2, 3]
+    assert [loss is None for loss in curves.validation_loss] == [False, True, False, True]

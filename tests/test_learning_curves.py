@@ -9,6 +9,7 @@ from ner_elmo.reporting.learning_curves import (
     learning_curves,
     load_epoch_metrics,
     plot_learning_curves,
+    serialization_dir_curves,
 )
 
 
@@ -74,6 +75,20 @@ def test_a_chosen_f1_metric_wins(tmp_path):
     curves = learning_curves(load_epoch_metrics(write_epochs(tmp_path, epochs)),
                              f1_key="conlleval-f1-overall")
     assert curves.validation_f1 == [0.7]
+
+
+def test_stale_validation_numbers_of_unvalidated_epochs_are_dropped(tmp_path):
+    # The trainer repeats epoch 0's validation numbers in epoch 1's file when epoch 1 does not
+    # validate; ner_epoch_report's log lists the epochs that did.
+    stale = {**epoch_metrics(1, validate=False), "validation_loss": 12.0,
+             "validation_f1-measure-overall": 0.0}
+    run = write_epochs(tmp_path, {0: epoch_metrics(0), 1: stale, 2: epoch_metrics(2)})
+    assert serialization_dir_curves(run).validation_loss == [12.0, 12.0, 10.0]
+    (run / "epoch_report.jsonl").write_text('{"epoch": 0}\n{"epoch": 2}\n')
+    curves = serialization_dir_curves(run)
+    assert curves.validation_loss == [12.0, None, 10.0]
+    assert curves.validation_f1 == pytest.approx([0.0, None, 0.08])
+    assert curves.training_loss == [10.0, 9.0, 8.0]
 
 
 def test_directory_without_epoch_files_is_refused_clearly(tmp_path):

@@ -8,18 +8,16 @@ from pathlib import Path
 
 from allennlp.commands.subcommand import Subcommand
 
-from ner_elmo.reporting.learning_curves import (
-    learning_curves,
-    load_epoch_metrics,
-    plot_learning_curves,
-)
+from ner_elmo.reporting.learning_curves import plot_learning_curves, serialization_dir_curves
 
 
 @Subcommand.register("ner-curves")
 class NerCurves(Subcommand):
     """
     Plots training and validation loss and entity F1 per epoch from the `metrics_epoch_N.json`
-    files of an AllenNLP serialization directory (a finished or a running training).
+    files of an AllenNLP serialization directory (a finished or a running training). When the
+    `ner_epoch_report` callback's `epoch_report.jsonl` is there, epochs it does not list (no
+    validation ran) get no validation points.
 
     Registered as a `Subcommand` with name "ner-curves".
     """
@@ -47,15 +45,14 @@ class NerCurves(Subcommand):
 
 def ner_curves_from_args(args: argparse.Namespace) -> Path:
     serialization_dir = Path(args.serialization_dir)
-    curves = learning_curves(load_epoch_metrics(serialization_dir), f1_key=args.f1_metric)
+    curves = serialization_dir_curves(serialization_dir, f1_key=args.f1_metric)
     output = Path(args.output) if args.output else serialization_dir / "learning_curves.png"
     plot_learning_curves(curves, output, title=serialization_dir.name)
     last = len(curves.epochs) - 1
-    f1 = curves.validation_f1[last]
     print(
         f"{len(curves.epochs)} epochs plotted to {output}; last epoch {curves.epochs[last]}: "
         f"validation loss {_fmt(curves.validation_loss[last])}, "
-        f"validation {curves.f1_key or 'F1'} {_fmt(f1)}"
+        f"validation {curves.f1_key or 'F1'} {_fmt(curves.validation_f1[last])}"
     )
     return output
 

@@ -5,7 +5,7 @@ serialization directory after each epoch: training and validation loss and entit
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import Any, Collection, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 #: Overall F1 metric names looked for when none is given, in order of preference.
 F1_KEYS = ("f1-measure-overall", "conlleval-f1-overall")
@@ -54,12 +54,17 @@ class LearningCurves(NamedTuple):
 
 
 def learning_curves(
-    epoch_metrics: Sequence[Dict[str, Any]], f1_key: Optional[str] = None
+    epoch_metrics: Sequence[Dict[str, Any]],
+    f1_key: Optional[str] = None,
+    validated_epochs: Optional[Collection[int]] = None,
 ) -> LearningCurves:
     """
     The series of `epoch_metrics` (as from `load_epoch_metrics`). `f1_key` is the metric name
     without its `training_`/`validation_` prefix; by default the first of `F1_KEYS` that any
     epoch reports (allennlp's span F1, then conlleval's), or none.
+
+    The trainer's `metrics_epoch_N.json` of an epoch without validation repeats the last
+    validation numbers; given `validated_epochs`, other epochs get `None` for validation.
     """
     if f1_key is None:
         present = {key.split("_", 1)[1] for m in epoch_metrics for key in m if "_" in key}
@@ -68,7 +73,14 @@ def learning_curves(
     def series(name: Optional[str]) -> List[Optional[float]]:
         if name is None:
             return [None] * len(epoch_metrics)
-        return [_number(m.get(name)) for m in epoch_metrics]
+        return [
+            None
+            if name.startswith("validation_")
+            and validated_epochs is not None
+            and int(m["epoch"]) not in validated_epochs
+            else _number(m.get(name))
+            for m in epoch_metrics
+        ]
 
     return LearningCurves(
         epochs=[int(m["epoch"]) for m in epoch_metrics],
@@ -120,17 +132,41 @@ def plot_learning_curves(
     return output_path
 
 
+def validated_epochs_of(serialization_dir: Union[str, Path]) -> Optional[Set[int]]:
+    """
+    The epochs that ran validation, from the `epoch_report.jsonl` the `ner_epoch_report`
+    callback writes; `None` (unknown) without that file.
+    """
+    path = Path(serialization_dir) / "epoch_report.jsonl"
+    if not path.exists():
+        return None
+    return {
+        int(json.loads(line)["epoch"]) for line in path.read_text().splitlines() if line.strip()
+    }
+
+
+def serialization_dir_curves(
+    serialization_dir: Union[str, Path], f1_key: Optional[str] = None
+) -> LearningCurves:
+    """`learning_curves` of a serialization directory, validated epochs as `validated_epochs_of`."""
+    return learning_curves(
+        load_epoch_metrics(serialization_dir),
+        f1_key=f1_key,
+        validated_epochs=validated_epochs_of(serialization_dir),
+    )
+
+
 def plot_serialization_dir(
     serialization_dir: Union[str, Path],
     output_path: Optional[Union[str, Path]] = None,
     f1_key: Optional[str] = None,
 ) -> Path:
     """
-    `load_epoch_metrics` + `learning_curves` + `plot_learning_curves`; the PNG goes to
-    `output_path` or `serialization_dir/learning_curves.png`.
+    `serialization_dir_curves` drawn by `plot_learning_curves` to `output_path`, by default
+    `serialization_dir/learning_curves.png`.
     """
     serialization_dir = Path(serialization_dir)
-    curves = learning_curves(load_epoch_metrics(serialization_dir), f1_key=f1_key)
+    curves = serialization_dir_curves(serialization_dir, f1_key)
     if output_path is None:
         output_path = serialization_dir / "learning_curves.png"
     return plot_learning_curves(curves, output_path, title=serialization_dir.name)
