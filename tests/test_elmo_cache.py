@@ -45,7 +45,7 @@ class ToyBiLm(torch.nn.Module):
 
     def forward(self, char_ids):
         self.calls.append(char_ids.clone())
-        lengths = sentence_lengths(char_ids)
+        lengths = torch.as_tensor(sentence_lengths(char_ids))
         batch, timesteps = char_ids.shape[:2]
         mask = torch.arange(timesteps + 2).unsqueeze(0) < (lengths + 2).unsqueeze(1)
         token = torch.zeros(batch, timesteps + 2, self.token.size(1))

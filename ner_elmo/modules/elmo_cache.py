@@ -89,18 +89,21 @@ def module_fingerprint(module: torch.nn.Module, *extras: Union[bytes, str]) -> s
     return digest.hexdigest()
 
 
-def sentence_lengths(char_ids: torch.Tensor) -> torch.Tensor:
+def sentence_lengths(char_ids: Union[torch.Tensor, numpy.ndarray]) -> numpy.ndarray:
     """
     The number of tokens of each sentence of a `(batch, timesteps, 50)` character-id batch:
     a token is present when any of its ids is non-zero, and padding must be on the right.
     """
-    if char_ids.dim() != 3:
+    if isinstance(char_ids, torch.Tensor):
+        char_ids = char_ids.detach().to("cpu").numpy()
+    if char_ids.ndim != 3:
         raise ValueError(f"expected character ids of shape (batch, timesteps, 50), got {tuple(char_ids.shape)}")
-    present = (char_ids > 0).any(dim=-1)
-    lengths = present.sum(dim=-1)
-    positions = torch.arange(char_ids.size(1), device=char_ids.device).unsqueeze(0)
-    if not torch.equal(positions < lengths.unsqueeze(1), present):
-        rows = (present != (positions < lengths.unsqueeze(1))).any(dim=1).nonzero().flatten().tolist()
+    # numpy, not torch: tiny reductions through torch's thread pool cost more than they compute.
+    present = (char_ids > 0).any(axis=-1)
+    lengths = present.sum(axis=-1)
+    prefix = numpy.arange(char_ids.shape[1])[None, :] < lengths[:, None]
+    if not numpy.array_equal(prefix, present):
+        rows = numpy.flatnonzero((prefix != present).any(axis=1)).tolist()
         raise ValueError(
             f"character ids of batch rows {rows} have an all-zero (padding) token before a real "
             "token: padding must come after the last token of a sentence"
@@ -333,8 +336,8 @@ class ElmoActivationCache:
         run_bilm: Callable[[torch.Tensor], BiLmOutput],
         fingerprint: str,
     ) -> BiLmOutput:
-        lengths = sentence_lengths(char_ids).tolist()
         cpu_ids = char_ids.detach().to("cpu").numpy()
+        lengths = sentence_lengths(cpu_ids).tolist()
         namespace = self.namespace(fingerprint)
         keys = [
             f"{namespace}/{sentence_digest(cpu_ids[row, :length])}" for row, length in enumerate(lengths)
@@ -376,13 +379,11 @@ class ElmoActivationCache:
                 decoded[key] = self._decode(entry, length)
 
         batch_size, timesteps = char_ids.shape[:2]
-        layers = [numpy.zeros((batch_size, timesteps + 2, self.output_dim), numpy.float32) for _ in self.layers]
+        layers = numpy.zeros((len(self.layers), batch_size, timesteps + 2, self.output_dim), numpy.float32)
         for row, key in enumerate(keys):
-            for layer, rows in zip(layers, decoded[key]):
-                layer[row, : lengths[row] + 2] = rows
+            for layer, rows in enumerate(decoded[key]):
+                layers[layer, row, : lengths[row] + 2] = rows
+        mask = numpy.arange(timesteps + 2)[None, :] < (numpy.asarray(lengths) + 2)[:, None]
         device = char_ids.device
-        mask = torch.arange(timesteps + 2).unsqueeze(0) < (torch.tensor(lengths) + 2).unsqueeze(1)
-        return {
-            "activations": [torch.from_numpy(layer).to(device) for layer in layers],
-            "mask": mask.to(device),
-        }
+        activations = torch.from_numpy(layers).to(device)
+        return {"activations": list(activations.unbind(0)), "mask": torch.from_numpy(mask).to(device)}
