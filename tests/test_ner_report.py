@@ -351,6 +351,23 @@ def test_ner_report_on_a_trained_archive(tiny_archive, tmp_path, capsys):
     assert archive.model.label_encoding == metrics["info"]["label_encoding"] == "BIOUL"
 
 
+def test_gold_types_the_model_never_saw_are_reported_not_fatal(tiny_archive, tmp_path):
+    from ner_elmo.commands.ner_report import ner_report_from_archive
+
+    archive_path, _ = tiny_archive
+    data = write_conll(tmp_path / "other.txt", TINY_SENTENCES[:2] + [
+        [("Rita", "I-PER"), ("Vos", "I-PER"), ("won", "O"), ("the", "O"), ("Tallinn", "I-EVT"),
+         ("Marathon", "I-EVT"), (".", "O")],
+    ])
+    metrics = ner_report_from_archive(archive_path, data, tmp_path / "report", batch_size=2)
+    assert metrics["info"]["gold_tags_unknown_to_model"] == ["B-EVT", "L-EVT"]
+    assert metrics["model_metrics"] == {}
+    assert metrics["per_type"]["EVT"]["support"] == 1
+    assert metrics["per_type"]["EVT"]["correct"] == 0
+    assert metrics["counts"]["sentences"] == 3
+    assert '"Tallinn Marathon" EVT' in (tmp_path / "report" / "errors.txt").read_text()
+
+
 def test_dataset_reader_override_rebuilds_the_validation_reader(tiny_archive):
     from allennlp.models.archival import load_archive
 

@@ -88,7 +88,11 @@ def ner_report_from_archive(
         tagged.gold,
         tagged.predicted,
         model_metrics=tagged.model_metrics,
-        info={"archive": str(archive_file), "input_file": str(input_file)},
+        info={
+            "archive": str(archive_file),
+            "input_file": str(input_file),
+            "gold_tags_unknown_to_model": tagged.unknown_gold_tags,
+        },
         # crf_tagger knows its tags' scheme; other taggers' tags are inspected.
         label_encoding=getattr(archive.model, "label_encoding", None) or "auto",
     )
@@ -113,7 +117,10 @@ class TaggedDataset(NamedTuple):
     tokens: List[List[str]]
     gold: List[List[str]]
     predicted: List[List[str]]
+    #: The model's metrics over the data; empty when some gold tags are unknown to the model.
     model_metrics: Dict[str, float]
+    #: Gold tags the model's label vocabulary lacks (it can never predict them).
+    unknown_gold_tags: List[str]
 
 
 def tag_dataset(
@@ -122,16 +129,24 @@ def tag_dataset(
     """
     Tags instances in data order with the model's own decoding (`forward_on_instances`, whose
     `make_output_human_readable` gives tag strings), keeping each instance's tokens and gold
-    `"tags"`. The model's metrics over the whole data come back too.
+    `"tags"`. The model also sees the gold tags, so its metrics over the data come back too,
+    as `allennlp evaluate` would give them; a batch with a gold tag outside the model's label
+    vocabulary (data with other entity types) is tagged without them, and the model's metrics,
+    then partial, are left out.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     model.eval()
     model.get_metrics(reset=True)
+    known_tags = model.vocab.get_token_to_index_vocabulary(
+        getattr(model, "label_namespace", "labels")
+    )
     tokens: List[List[str]] = []
     gold: List[List[str]] = []
     predicted: List[List[str]] = []
+    unknown: set = set()
     for batch in _batches(instances, batch_size):
+        batch_gold = []
         for instance in batch:
             if "tags" not in instance.fields:
                 raise ValueError(
@@ -139,10 +154,25 @@ def tag_dataset(
                     "labelled data"
                 )
             tokens.append([token.text for token in instance.fields["tokens"].tokens])
-            gold.append(list(instance.fields["tags"].labels))
+            batch_gold.append(list(instance.fields["tags"].labels))
+        gold.extend(batch_gold)
+        batch_unknown = {tag for tags in batch_gold for tag in tags if tag not in known_tags}
+        if batch_unknown:
+            unknown |= batch_unknown
+            batch = [
+                Instance({name: field for name, field in instance.fields.items() if name != "tags"})
+                for instance in batch
+            ]
         for output in model.forward_on_instances(batch):
             predicted.append(list(output["tags"]))
-    return TaggedDataset(tokens, gold, predicted, model.get_metrics(reset=True))
+    model_metrics = model.get_metrics(reset=True)
+    if unknown:
+        logger.warning(
+            "gold tags unknown to the model: %s; the model's own metrics are left out",
+            ", ".join(sorted(unknown)),
+        )
+        model_metrics = {}
+    return TaggedDataset(tokens, gold, predicted, model_metrics, sorted(unknown))
 
 
 def _batches(instances: Iterable[Instance], size: int) -> Iterator[List[Instance]]:
