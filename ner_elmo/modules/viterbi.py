@@ -1,9 +1,11 @@
 """
 Batched, vectorised Viterbi decoding for a linear-chain CRF.
 
-allennlp's `ConditionalRandomField.viterbi_tags` decodes one sentence at a time with Python-level
-loops; here the whole batch moves through time together, so the work per timestep is one
-(batch, tags, tags) max on the model's device. Only torch is needed (no allennlp import).
+allennlp's `ConditionalRandomField.viterbi_tags` decodes one sentence at a time. Here the whole
+batch moves through time together: sentences are ordered longest first, so at step `t` the ones
+still running are the first `k_t` rows, and one (k_t, tags, tags) max-plus step covers them all.
+Rows that have ended drop out of the computation instead of being masked, which keeps the work
+per step to a handful of tensor operations. Only torch is needed (no allennlp import).
 """
 from typing import List, Optional, Tuple
 
@@ -31,40 +33,64 @@ def viterbi_decode_batch(
 
     # Returns
 
-    `(paths, scores)`: paths (batch, time) long, valid where `mask`; scores (batch,).
+    `(paths, scores)`: paths (batch, time) long, 0 where `mask` is false; scores (batch,).
     """
     batch_size, max_len, num_tags = logits.shape
-    if max_len == 0:
-        empty = logits.new_zeros((batch_size, 0), dtype=torch.long)
-        return empty, logits.new_zeros(batch_size)
-    mask = mask.bool()
-    lengths = mask.sum(dim=1)
-    score = logits[:, 0]
-    if start_transitions is not None:
-        score = score + start_transitions.unsqueeze(0)
-    # backpointers[t][b, j]: best previous tag for tag j at step t (identity once a row has ended,
-    # so backtracking through padding keeps the last real tag).
-    identity = torch.arange(num_tags, device=logits.device).expand(batch_size, num_tags)
-    backpointers = []
-    # (1, to, from): the max over previous tags then reduces the contiguous last dimension.
+    lengths = mask.bool().sum(dim=1)
+    paths = logits.new_zeros((batch_size, max_len), dtype=torch.long)
+    scores = logits.new_zeros(batch_size)
+    if max_len == 0 or batch_size == 0:
+        return paths, scores
+    order = torch.argsort(lengths, descending=True, stable=True)
+    sorted_lengths: List[int] = lengths[order].tolist()
+    # active[t]: how many (longest-first) sentences have a token at position t.
+    active, running = [], batch_size
+    for t in range(max_len):
+        while running and sorted_lengths[running - 1] <= t:
+            running -= 1
+        active.append(running)
+    if active[0] == 0:
+        return paths, scores
+
+    emissions = logits[order].transpose(0, 1)  # (time, batch, tags)
+    # (1, to, from): the max over previous tags reduces the contiguous last dimension.
     trans = transitions.t().contiguous().unsqueeze(0)
+    score = emissions[0, : active[0]]
+    if start_transitions is not None:
+        score = score + start_transitions
+    final_score = logits.new_zeros(batch_size, num_tags)
+    backpointers = []
     for t in range(1, max_len):
-        best_score, best_prev = (score.unsqueeze(1) + trans).max(dim=2)
-        step_mask = mask[:, t].unsqueeze(1)
-        score = torch.where(step_mask, best_score + logits[:, t], score)
-        backpointers.append(torch.where(step_mask, best_prev, identity))
+        k = active[t]
+        if k < score.shape[0]:  # rows k.. ended at position t - 1
+            final_score[k : score.shape[0]] = score[k:]
+            score = score[:k]
+        if k == 0:
+            break
+        best, previous = (score.unsqueeze(1) + trans).max(dim=2)
+        score = best + emissions[t, :k]
+        backpointers.append(previous)
+    final_score[: score.shape[0]] = score
     if end_transitions is not None:
-        score = score + end_transitions.unsqueeze(0)
-    best_scores, last_tag = score.max(dim=1)
-    path = [last_tag]
-    for pointers in reversed(backpointers):
-        last_tag = pointers.gather(1, last_tag.unsqueeze(1)).squeeze(1)
-        path.append(last_tag)
-    path.reverse()
-    paths = torch.stack(path, dim=1)
-    paths = paths.masked_fill(~mask, 0)
-    best_scores = best_scores.masked_fill(lengths == 0, 0.0)
-    return paths, best_scores
+        final_score = final_score + end_transitions
+    best_scores, last = final_score.max(dim=1)
+
+    sorted_paths = torch.zeros_like(paths)
+    last = last.clone()
+    for t in range(len(backpointers), 0, -1):
+        k = active[t]
+        # Each row's own last position holds its final tag; earlier ones follow its pointers.
+        sorted_paths[:, t] = last
+        last[:k] = backpointers[t - 1].gather(1, last[:k].unsqueeze(1)).squeeze(1)
+    sorted_paths[:, 0] = last
+    # A row of length L took its final tag at t = L - 1; positions after it are padding.
+    positions = torch.arange(max_len, device=logits.device).unsqueeze(0)
+    sorted_paths = sorted_paths.masked_fill(positions >= lengths[order].unsqueeze(1), 0)
+    paths[order] = sorted_paths
+    scores[order] = best_scores
+    empty = lengths == 0
+    scores = scores.masked_fill(empty, 0.0)
+    return paths, scores
 
 
 def paths_to_lists(paths: torch.Tensor, mask: torch.Tensor, scores: torch.Tensor) -> List[Tuple[List[int], float]]:
