@@ -15,6 +15,7 @@ from allennlp.models import Model
 from allennlp.models.archival import archive_model
 
 from ner_elmo.commands.ner_predict import _ner_predict
+from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
 from ner_elmo.predictors.ner_predictor import NerPredictor, UnreadableLine
 
 TAGS = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BILU"]
@@ -33,10 +34,19 @@ LEXICON: Dict[str, str] = {
     "Ørsted": "U-ORG",
     "😀": "U-ORG",
 }
-READER_CONFIG = {"type": "conll2003"}
+READER_CONFIG = {"type": "ner_conll"}
 
 
-def tagger_params(model_type: str = "crf_tagger", label_encoding: Optional[str] = "BIOUL") -> dict:
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny tensors gain nothing from threads, and their synchronisation is slow on a busy machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tagger_params(model_type: str = "ner_crf_tagger", label_encoding: Optional[str] = "BIOUL") -> dict:
     params = {
         "type": model_type,
         "text_field_embedder": {
@@ -50,11 +60,11 @@ def tagger_params(model_type: str = "crf_tagger", label_encoding: Optional[str] 
 
 
 def build_tagger(
-    model_type: str = "crf_tagger",
+    model_type: str = "ner_crf_tagger",
     label_encoding: Optional[str] = "BIOUL",
     lexicon: Dict[str, str] = LEXICON,
 ) -> Model:
-    """A `crf_tagger` (or `simple_tagger`) whose predictions follow `lexicon` (others: O)."""
+    """A `ner_crf_tagger` (or another tagger) whose predictions follow `lexicon` (others: O)."""
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(list(lexicon), "tokens")
     vocab.add_tokens_to_namespace(TAGS, "labels")
@@ -82,7 +92,7 @@ def model() -> Model:
 
 
 def make_predictor(model: Model, **kwargs) -> NerPredictor:
-    return NerPredictor(model, Conll2003DatasetReader(), **kwargs)
+    return NerPredictor(model, ConllNerDatasetReader(), **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +101,8 @@ def predictor(model) -> NerPredictor:
 
 
 def entity_tuples(output: dict) -> List[tuple]:
-    return [(e["text"], e["label"], e["start"], e["end"], e["token_start"], e["token_end"]) for e in output["entities"]]
+    keys = ("text", "label", "start", "end", "token_start", "token_end")
+    return [tuple(entity[key] for key in keys) for entity in output["entities"]]
 
 
 def test_multi_sentence_text_gives_entities_with_character_offsets(predictor):
@@ -245,16 +256,16 @@ def test_lone_surrogates_in_the_input_are_tagged_and_written(predictor):
 
 
 def test_label_encoding_comes_from_the_model_the_reader_or_the_arguments():
-    crf = build_tagger(label_encoding="BIOUL")
-    assert make_predictor(crf).label_encoding == "BIOUL"
-    # allennlp's simple_tagger keeps no label_encoding: a reader with one, or an argument, tells it.
+    assert make_predictor(build_tagger("ner_crf_tagger", label_encoding="BIOUL")).label_encoding == "BIOUL"
+    assert make_predictor(build_tagger("crf_tagger", label_encoding="BIOUL")).label_encoding == "BIOUL"
+    assert make_predictor(build_tagger("ner_simple_tagger")).label_encoding == "BIOUL"
+    # allennlp's simple_tagger keeps no label_encoding: the reader's, or an argument, tells it.
     simple = build_tagger("simple_tagger", label_encoding=None)
+    assert make_predictor(simple).label_encoding == "BIOUL"  # ner_conll's default
+    without = Conll2003DatasetReader()  # allennlp's reader has no label_encoding either
     with pytest.raises(ConfigurationError, match="cannot tell which tag scheme"):
-        make_predictor(simple)
-    reader = Conll2003DatasetReader()
-    reader.label_encoding = "BIOUL"
-    assert NerPredictor(simple, reader).label_encoding == "BIOUL"
-    assert make_predictor(simple, label_encoding="BIOUL").label_encoding == "BIOUL"
+        NerPredictor(simple, without)
+    assert NerPredictor(simple, without, label_encoding="BIOUL").label_encoding == "BIOUL"
     with pytest.raises(ConfigurationError, match=r"does not fit label encoding BIO: invalid tag 'L-PER'"):
         make_predictor(simple, label_encoding="BIO")
     with pytest.raises(ConfigurationError, match="unknown tag scheme 'BILOU'"):
@@ -295,7 +306,9 @@ INPUT_LINES = [
 ]
 
 
-def command_args(archive: Path, input_file: Path, output_file: Optional[Path], **options) -> argparse.Namespace:
+def command_args(
+    archive: Path, input_file: Path, output_file: Optional[Path], **options
+) -> argparse.Namespace:
     values = dict(
         archive_file=str(archive),
         input_file=str(input_file),

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ner_elmo.data.tag_schemes import from_spans
 from ner_elmo.data.text_segmentation import TextSegmenter
-from test_ner_predictor import build_tagger, make_predictor
+from test_ner_predictor import build_tagger, make_predictor, one_torch_thread  # noqa: F401 (autouse)
 
 MAX_EXAMPLES = 200
 
@@ -32,12 +32,23 @@ TRICKY = list(
     "AZaz09Éé"
 )
 WORDS = st.from_regex(r"[A-Z][a-z]{0,6}|[a-z]{1,6}|[0-9]{1,4}|U\.S\.|e\.g\.", fullmatch=True)
-NAMES = st.from_regex(r"[A-Z][a-z]{0,5}( [A-Z][a-z]{0,5}){1,3}|[0-9]{1,3}( [0-9]{1,3}){1,2}", fullmatch=True)
-SEPARATORS = st.sampled_from([" ", " ", " ", "  ", "\t", "\n", "\r\n", "\n\n", "\r\n \r\n", ". ", "! ", ", ", "'s "])
-# Arbitrary text (any code point but surrogates), and text built of words, separators and
-# tricky characters, so that sentences and multi-token entities occur often.
+NAMES = st.from_regex(
+    r"[A-Z][a-z]{0,5}( [A-Z][a-z]{0,5}){1,3}|[0-9]{1,3}( [0-9]{1,3}){1,2}", fullmatch=True
+)
+SEPARATORS = st.sampled_from(
+    [" ", " ", " ", "  ", "\t", "\n", "\r\n", "\n\n", "\r\n \r\n", ". ", "! ", ", ", "'s "]
+)
+NOT_TOKEN_CATEGORIES = ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")
+WITH_MODULE_FIXTURE = settings(
+    max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+# Arbitrary text (any code point, lone surrogates included), and text built of words,
+# separators and tricky characters, so that sentences and multi-token entities occur often.
 TEXTS = st.one_of(
-    st.text(alphabet=st.one_of(st.characters(), st.sampled_from(TRICKY)), max_size=300),
+    st.text(
+        alphabet=st.one_of(st.characters(), st.sampled_from(TRICKY + ["\ud800", "\udfff"])),
+        max_size=300,
+    ),
     st.lists(
         st.one_of(WORDS, NAMES, SEPARATORS, SEPARATORS, st.sampled_from(TRICKY), st.text(max_size=3)),
         max_size=120,
@@ -71,11 +82,17 @@ def predictor():
 
     def tags_from_words(output_dict):
         output_dict = decode(output_dict)
-        output_dict["tags"] = [from_spans(runs(words), len(words), "BIOUL") for words in output_dict["words"]]
+        output_dict["tags"] = [
+            from_spans(runs(words), len(words), "BIOUL") for words in output_dict["words"]
+        ]
         return output_dict
 
     model.make_output_human_readable = tags_from_words  # this module's own model instance
     return make_predictor(model, max_sentence_tokens=7, batch_size=4)
+
+
+def bucket(count: int) -> str:
+    return "3+" if count >= 3 else str(count)
 
 
 def check_output(text: str, output: dict, segmented: bool = True) -> None:
@@ -105,14 +122,15 @@ def check_output(text: str, output: dict, segmented: bool = True) -> None:
         token_end, char_end = sentence["token_end"], sentence["end"]
     assert token_end == len(tokens)
 
-    assert [(e["label"], e["token_start"], e["token_end"]) for e in output["entities"]] == expected_entities
+    found = [(e["label"], e["token_start"], e["token_end"]) for e in output["entities"]]
+    assert found == expected_entities
     for entity in output["entities"]:
         assert entity["start"] == offsets[entity["token_start"]][0]
         assert entity["end"] == offsets[entity["token_end"] - 1][1]
         assert text[entity["start"] : entity["end"]] == entity["text"]
 
 
-@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@WITH_MODULE_FIXTURE
 @given(text=TEXTS)
 def test_offsets_tokens_sentences_and_entities_fit_any_text(predictor, text):
     line = json.dumps({"id": 1, "text": text})
@@ -123,8 +141,8 @@ def test_offsets_tokens_sentences_and_entities_fit_any_text(predictor, text):
         event("no tokens: error object")
         return
     check_output(text, output)
-    event(f"sentences: {min(len(output['sentences']), 3)}{'+' if len(output['sentences']) >= 3 else ''}")
-    event(f"entities: {min(len(output['entities']), 3)}{'+' if len(output['entities']) >= 3 else ''}")
+    event(f"sentences: {bucket(len(output['sentences']))}")
+    event(f"entities: {bucket(len(output['entities']))}")
     if any(e["token_end"] - e["token_start"] > 1 for e in output["entities"]):
         event("a multi-token entity")
     dumped = predictor.dump_line(output)
@@ -132,7 +150,7 @@ def test_offsets_tokens_sentences_and_entities_fit_any_text(predictor, text):
     assert json.loads(dumped) == output
 
 
-@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@WITH_MODULE_FIXTURE
 @given(words=st.lists(st.one_of(WORDS, st.text(min_size=1, max_size=8)), min_size=1, max_size=20))
 def test_tokens_input_offsets_index_the_space_joined_text(predictor, words):
     output = predictor.predict_json({"tokens": words})
@@ -157,7 +175,7 @@ def test_segmentation_covers_every_token_with_exact_offsets(text, max_sentence_t
                 previous_end = token.end
                 covered.update(range(token.start, token.end))
         # Whatever the chunking, no visible character is lost: all between tokens is
-        # whitespace or control/format characters.
+        # whitespace, control/format characters or lone surrogates.
         for index, char in enumerate(text):
             if index not in covered:
-                assert char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"), (index, char)
+                assert char.isspace() or unicodedata.category(char) in NOT_TOKEN_CATEGORIES

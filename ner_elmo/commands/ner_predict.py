@@ -51,7 +51,8 @@ class NerPredict(Subcommand):
         )
         subparser.add_argument("archive_file", help="the archived model (model.tar.gz)")
         subparser.add_argument(
-            "input_file", help='JSON lines: {"text": ...}, {"sentence": ...} or {"tokens": [...]}; - for stdin'
+            "input_file",
+            help='JSON lines: {"text": ...}, {"sentence": ...} or {"tokens": [...]}; - for stdin',
         )
         subparser.add_argument("--output-file", help="where to write the predictions (JSON lines)")
         subparser.add_argument(
@@ -60,11 +61,16 @@ class NerPredict(Subcommand):
             default=32,
             help="input lines read at a time, and sentences per forward pass (default 32)",
         )
-        subparser.add_argument("--cuda-device", type=int, default=-1, help="GPU id (default -1: CPU)")
+        subparser.add_argument(
+            "--cuda-device", type=int, default=-1, help="GPU id (default -1: CPU)"
+        )
         subparser.add_argument("--silent", action="store_true", help="do not print the predictions")
         subparser.add_argument("--weights-file", help="weights to use instead of the archive's")
         subparser.add_argument(
-            "-o", "--overrides", default="", help="a JSON(net) structure overriding the archived config"
+            "-o",
+            "--overrides",
+            default="",
+            help="a JSON(net) structure overriding the archived config",
         )
         subparser.add_argument(
             "--predictor-args",
@@ -110,7 +116,9 @@ class _LinePreservingPredictManager(_PredictManager):
                 line = line.lstrip("\ufeff")  # a byte-order mark is not part of the JSON
             yield number, self._predictor.load_line(line)
 
-    def _predict_json(self, batch_data: List[Tuple[int, JsonDict]]) -> Iterator[str]:  # type: ignore[override]
+    def _predict_json(  # type: ignore[override]
+        self, batch_data: List[Tuple[int, JsonDict]]
+    ) -> Iterator[str]:
         outputs = self._predictor.predict_batch_json([value for _, value in batch_data])
         for (number, _), output in zip(batch_data, outputs):
             if "error" in output:

@@ -22,8 +22,7 @@ after punctuation, else between tokens separated by whitespace.
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import spacy
 from spacy.lang.char_classes import HYPHENS
@@ -43,9 +42,8 @@ _SPACY_DIGIT_OPERATOR_INFIX = r"(?<=[0-9])[+\-\*^](?=[0-9-])"
 _DIGIT_OPERATOR_INFIX_WITHOUT_HYPHEN = r"(?<=[0-9])[+\*^](?=[0-9-])"
 
 
-@dataclass(frozen=True)
-class TextToken:
-    """A token and its character span `[start, end)` in the original text."""
+class TextToken(NamedTuple):
+    """A token and its character span `[start, end)` in the original text (a tuple: light)."""
 
     text: str
     start: int
@@ -105,11 +103,10 @@ def split_long_sentence(tokens: Sequence[TextToken], max_tokens: int) -> Iterato
     while len(tokens) - begin > max_tokens:
         limit = begin + max_tokens
         lowest = begin + max(1, max_tokens // 2)
-        cut = next((j for j in range(limit, lowest - 1, -1) if _is_punctuation(tokens[j - 1].text)), None)
+        candidates = range(limit, lowest - 1, -1)  # cut before tokens[j]
+        cut = next((j for j in candidates if _is_punctuation(tokens[j - 1].text)), None)
         if cut is None:
-            cut = next(
-                (j for j in range(limit, lowest - 1, -1) if tokens[j].start > tokens[j - 1].end), limit
-            )
+            cut = next((j for j in candidates if tokens[j].start > tokens[j - 1].end), limit)
         yield list(tokens[begin:cut])
         begin = cut
     if begin < len(tokens):

@@ -2,6 +2,7 @@
 The offline NER predictor: raw text in, entities with character offsets out.
 """
 import json
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from allennlp.common.checks import ConfigurationError
@@ -22,14 +23,25 @@ from ner_elmo.data.text_segmentation import (
 #: Keys that hold the text to tag; an input object has exactly one of them.
 INPUT_KEYS = ("text", "sentence", "tokens")
 #: Keys the predictor writes (or `ner-predict` adds); an input may not use them for other data.
-RESERVED_KEYS = frozenset(INPUT_KEYS + ("tags", "entities", "sentences", "token_offsets", "error", "line"))
+RESERVED_KEYS = frozenset(
+    INPUT_KEYS + ("tags", "entities", "sentences", "token_offsets", "error", "line")
+)
 
-_LINE_BREAK_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
-_JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+_LINE_BREAKS = re.compile("[\x85\u2028\u2029]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_JSON_TYPE_NAMES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 
 
 def _json_type(value: Any) -> str:
-    return _JSON_TYPE_NAMES.get(type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 class UnreadableLine(dict):
@@ -165,7 +177,8 @@ class NerPredictor(Predictor):
             validate_tags(labels, scheme)
         except TagSchemeError as error:
             raise ConfigurationError(
-                f"the model's {namespace!r} vocabulary does not fit label encoding {scheme}: {error}"
+                f"the model's {namespace!r} vocabulary does not fit label encoding {scheme}: "
+                f"{error}"
             ) from None
         return scheme
 
@@ -191,12 +204,13 @@ class NerPredictor(Predictor):
         characters `str.splitlines` breaks lines at (U+0085, U+2028, U+2029), which are escaped.
         """
         line = json.dumps(outputs, ensure_ascii=False)
-        try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate (from a "\ud800" escape): keep it escaped
-            return json.dumps(outputs) + "\n"
-        # json.dumps writes these only inside strings, where an escape means the same.
-        return line.translate(_LINE_BREAK_ESCAPES) + "\n"
+        # Searches, not copies: the line of a 1 MB document is tens of MB.
+        if _LONE_SURROGATE.search(line):  # from a "\ud800" escape: not UTF-8, keep it escaped
+            line = json.dumps(outputs)
+        elif _LINE_BREAKS.search(line):  # json.dumps writes them only inside strings
+            line = _LINE_BREAKS.sub(lambda match: f"\\u{ord(match.group()):04x}", line)
+        line += "\n"
+        return line
 
     # ----------------------------------------------------------------------------------------
     # Prediction.
@@ -207,7 +221,10 @@ class NerPredictor(Predictor):
     def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
         requests = [self._parse(value) for value in inputs]
         sentences = [
-            sentence for request in requests if isinstance(request, _Request) for sentence in request.sentences
+            sentence
+            for request in requests
+            if isinstance(request, _Request)
+            for sentence in request.sentences
         ]
         tags = iter(self._tag_sentences(sentences))
         outputs: List[JsonDict] = []
@@ -229,14 +246,19 @@ class NerPredictor(Predictor):
                 predicted = output["tags"]
                 if len(predicted) != len(sentences[index]):
                     raise RuntimeError(
-                        f"the model returned {len(predicted)} tags for {len(sentences[index])} tokens"
+                        f"the model returned {len(predicted)} tags for "
+                        f"{len(sentences[index])} tokens"
                     )
                 tags[index] = predicted
         return tags  # type: ignore[return-value]
 
     def _instance(self, sentence: List[TextToken]) -> Instance:
         tokens = [
-            Token(replace_lone_surrogates(token.text[: self._max_token_chars]), idx=token.start, idx_end=token.end)
+            Token(
+                replace_lone_surrogates(token.text[: self._max_token_chars]),
+                idx=token.start,
+                idx_end=token.end,
+            )
             for token in sentence
         ]
         return self._dataset_reader.text_to_instance(tokens)
@@ -289,7 +311,8 @@ class NerPredictor(Predictor):
         if isinstance(value, UnreadableLine):
             return {"error": value["error"]}
         if not isinstance(value, dict):
-            return {"error": f"expected a JSON object with a {_keys_phrase()} key, got {_json_type(value)}"}
+            got = _json_type(value)
+            return {"error": f"expected a JSON object with a {_keys_phrase()} key, got {got}"}
         present = [key for key in INPUT_KEYS if key in value]
         extra = {key: item for key, item in value.items() if key not in INPUT_KEYS}
         reserved = sorted(key for key in extra if key in RESERVED_KEYS)
@@ -299,7 +322,8 @@ class NerPredictor(Predictor):
         if reserved:
             return {
                 **_safe(extra),
-                "error": f"input key(s) {', '.join(map(repr, reserved))} are reserved for the output: rename them",
+                "error": f"input key(s) {', '.join(map(repr, reserved))} are reserved for the "
+                "output: rename them",
             }
         key = present[0]
         try:
