@@ -59,10 +59,10 @@ class NerPredict(Subcommand):
             "--batch-size",
             type=int,
             default=32,
-            help="input lines read at a time, and sentences per forward pass (default 32)",
+            help="input lines read at a time, and sentences per forward pass",
         )
         subparser.add_argument(
-            "--cuda-device", type=int, default=-1, help="GPU id (default -1: CPU)"
+            "--cuda-device", type=int, default=-1, help="GPU id (-1: CPU)"
         )
         subparser.add_argument("--silent", action="store_true", help="do not print the predictions")
         subparser.add_argument("--weights-file", help="weights to use instead of the archive's")
