@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids, token_to_char_ids
+from ner_elmo.modules.elmo import lstm as lstm_module
 from ner_elmo.modules.elmo.packing import pack_by_length
 from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
 
@@ -148,7 +149,7 @@ def test_gradients_match_stock_when_fine_tuning(elmo_files, stock_elmo):
         atol=1e-4,
     )
     torch.testing.assert_close(
-        fast.lstm.projection_weights[2].grad,  # layer 1, forward
+        fast.lstm.projection_weights[1].grad[0],  # layer 1, forward
         stock._elmo_lstm.forward_layer_1.state_projection.weight.grad.t(),
         rtol=1e-4,
         atol=1e-5,
@@ -192,6 +193,19 @@ def test_a_sentence_gets_the_same_numbers_alone_and_in_a_batch(fast):
                 # Equal up to float rounding of matrix products of different sizes.
                 torch.testing.assert_close(b[row, :width], a[0], rtol=0, atol=1e-6, msg=f"layer {layer}")
                 assert b[row, width:].eq(0).all()
+
+
+def test_first_layer_products_per_distinct_word_give_the_same_numbers(fast, monkeypatch):
+    # Repeated words: the first layer's input products are computed once per distinct word.
+    char_ids = batch_to_char_ids([["the", "cat", "the", "dog", "the"], ["the", "end"]])
+    rows = 7 + 4
+    assert fast.lstm._worth_deduplicating(6, rows)  # <S>, </S>, the, cat, dog, end
+    with torch.no_grad():
+        per_distinct = fast(char_ids)
+        monkeypatch.setattr(lstm_module, "DISTINCT_PRODUCTS_MAX_BYTES", 0)
+        assert not fast.lstm._worth_deduplicating(6, rows)
+        per_position = fast(char_ids)
+    assert max(_max_differences(per_distinct, per_position)) <= 1e-6
 
 
 def test_packed_layout_runs_the_backward_direction_from_each_end():

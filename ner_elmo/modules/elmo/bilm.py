@@ -17,7 +17,7 @@ Differences from `_ElmoBiLm`, all by design:
 
 Needs only torch, numpy and h5py.
 """
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -137,11 +137,12 @@ class FastElmoBiLm(torch.nn.Module):
         self.clear_caches()
         return super()._load_from_state_dict(*args, **kwargs)
 
-    def _embed_tokens(self, char_ids: torch.Tensor) -> torch.Tensor:
+    def _embed_distinct_tokens(self, char_ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings of the distinct rows of `char_ids`, and each row's index among them."""
         if self.char_cache_active():
-            return self.char_cache.embed(char_ids, self.char_cnn)
+            return self.char_cache.embed_distinct(char_ids, self.char_cnn)
         distinct, inverse = torch.unique(char_ids, dim=0, return_inverse=True)
-        return self.char_cnn(distinct).index_select(0, inverse)
+        return self.char_cnn(distinct), inverse
 
     def forward(
         self, inputs: torch.Tensor, word_inputs: Optional[torch.Tensor] = None
@@ -185,25 +186,31 @@ class FastElmoBiLm(torch.nn.Module):
         steps = torch.arange(padded_timesteps, device=device)
         needed = (mask | (steps.unsqueeze(0) < lengths.unsqueeze(1))).view(-1)
         positions = needed.nonzero().squeeze(1)
-        embeddings = self._embed_tokens(char_ids.view(-1, num_characters).index_select(0, positions))
-        hidden_dim = embeddings.size(-1)
-        type_representation = embeddings.new_zeros(batch_size * padded_timesteps, hidden_dim).index_copy(
-            0, positions, embeddings
+        distinct, inverse = self._embed_distinct_tokens(
+            char_ids.view(-1, num_characters).index_select(0, positions)
         )
+        hidden_dim = distinct.size(-1)
+        flat_size = batch_size * padded_timesteps
+        type_representation = distinct.new_zeros(flat_size, hidden_dim).index_copy(
+            0, positions, distinct.index_select(0, inverse)
+        )
+        distinct_of_position = inverse.new_zeros(flat_size).index_copy(0, positions, inverse)
 
         layout = pack_by_length(lengths, padded_timesteps)
-        layer_outputs = self.lstm(type_representation, layout, self.compute_dtype)
+        layer_outputs = self.lstm(
+            type_representation, layout, self.compute_dtype, (distinct, distinct_of_position)
+        )
 
         type_representation = type_representation.view(batch_size, padded_timesteps, hidden_dim)
         activations = [
             torch.cat([type_representation, type_representation], dim=-1) * mask.unsqueeze(-1)
         ]
         zeros = type_representation.new_zeros(batch_size * padded_timesteps, hidden_dim)
-        for forward_outputs, backward_outputs in layer_outputs:
+        for packed in layer_outputs:
             unpacked = torch.cat(
                 [
-                    zeros.index_copy(0, layout.forward_index, forward_outputs.to(zeros.dtype)),
-                    zeros.index_copy(0, layout.backward_index, backward_outputs.to(zeros.dtype)),
+                    zeros.index_copy(0, layout.forward_index, packed[0]),
+                    zeros.index_copy(0, layout.backward_index, packed[1]),
                 ],
                 dim=-1,
             )

@@ -7,7 +7,7 @@ It is only correct while the CNN is frozen: `FastElmoBiLm` bypasses it whenever 
 parameter requires grad, and clears it whenever its parameters move or are reloaded.
 """
 from collections import OrderedDict
-from typing import Callable, List
+from typing import Callable, List, Tuple
 
 import numpy
 import torch
@@ -51,6 +51,16 @@ class CharacterEmbeddingCache:
         """
         Embeddings of the rows of `char_ids` `(num_tokens, max_characters)`, running
         `compute` (the CNN) once on the distinct rows that are not cached.
+        """
+        distinct, inverse = self.embed_distinct(char_ids, compute)
+        return distinct.index_select(0, inverse)
+
+    def embed_distinct(
+        self, char_ids: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        The embeddings of the distinct rows of `char_ids` `(num_distinct, dim)` and, for each
+        row, the index of its embedding among them `(num_tokens,)`.
         """
         num_tokens = char_ids.size(0)
         host_ids = char_ids.detach().to("cpu", torch.int16).numpy()
@@ -99,7 +109,7 @@ class CharacterEmbeddingCache:
         if miss_distinct:
             distinct[torch.as_tensor(miss_distinct, device=device)] = computed
             self._insert([keys[first_rows[j]] for j in miss_distinct], computed.detach())
-        return distinct[torch.from_numpy(inverse).to(device)]
+        return distinct, torch.from_numpy(inverse).to(device)
 
     def _insert(self, keys: List[bytes], embeddings: torch.Tensor) -> None:
         keys = keys[-self.capacity :]

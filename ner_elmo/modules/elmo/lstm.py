@@ -5,7 +5,7 @@ time steps as one matrix product.  The numbers are those of allennlp's `ElmoLstm
 of `LstmCellWithProjection`s (memory cell clipped to `cell_clip`, projected state clipped
 to `proj_clip`, each layer after the first adding its input to its output).
 """
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy
 import torch
@@ -14,8 +14,11 @@ from ner_elmo.modules.elmo.packing import PackedLayout
 from ner_elmo.modules.elmo.hdf5_layout import lstm_cell_group
 
 # Rows of input products computed at once: enough for an efficient matrix product,
-# few enough to bound memory (rows * 4 * cell_dim floats; 32 MB for the 4096-cell model).
+# few enough to bound memory (2 * rows * 4 * cell_dim floats; 64 MB for the 4096-cell model).
 DEFAULT_BLOCK_ROWS = 512
+# First-layer input products are computed per distinct word when that saves at least a fifth
+# of the rows and keeps them under this many bytes (2048 distinct words of the 4096-cell model).
+DISTINCT_PRODUCTS_MAX_BYTES = 256 * 2**20
 
 
 def _tf_gates_to_ours(array: numpy.ndarray, cell_dim: int) -> numpy.ndarray:
@@ -25,12 +28,62 @@ def _tf_gates_to_ours(array: numpy.ndarray, cell_dim: int) -> numpy.ndarray:
     return numpy.ascontiguousarray(numpy.concatenate([i, f, o, j], axis=-1))
 
 
-def run_lstm_direction(
-    inputs: torch.Tensor,
-    batch_sizes: List[int],
+InputProducts = Callable[[int, int], torch.Tensor]
+
+
+def _matmul(inputs: torch.Tensor, weight: torch.Tensor, compute_dtype: Optional[torch.dtype]) -> torch.Tensor:
+    """Batched `inputs @ weight`, in `compute_dtype` when given (result float32)."""
+    if compute_dtype is None:
+        return torch.bmm(inputs, weight)
+    return torch.bmm(inputs.to(compute_dtype), weight).float()
+
+
+def packed_input_products(
+    inputs: torch.Tensor, input_weight: torch.Tensor, bias: torch.Tensor, compute_dtype: Optional[torch.dtype]
+) -> InputProducts:
+    """Input products (with the bias) of packed rows `[start, end)` of `inputs` `(2, rows, dim)`."""
+
+    def products(start: int, end: int) -> torch.Tensor:
+        if compute_dtype is None:
+            return torch.baddbmm(bias, inputs[:, start:end], input_weight)
+        return _matmul(inputs[:, start:end], input_weight, compute_dtype) + bias
+
+    return products
+
+
+def distinct_input_products(
+    distinct_inputs: torch.Tensor,
+    row_index: torch.Tensor,
     input_weight: torch.Tensor,
-    recurrent_weight: torch.Tensor,
     bias: torch.Tensor,
+    compute_dtype: Optional[torch.dtype],
+) -> InputProducts:
+    """
+    Input products when many packed rows share an input (the same word, `<S>`, `</S>`):
+    computed once per distinct input `(num_distinct, dim)`, then gathered for packed rows
+    `[start, end)` by `row_index` `(2, rows)` (the distinct input of each direction's rows).
+    """
+    num_distinct = distinct_inputs.size(0)
+    two_directions = distinct_inputs.unsqueeze(0).expand(2, -1, -1)
+    if compute_dtype is None:
+        distinct_products = torch.baddbmm(bias, two_directions, input_weight)
+    else:
+        distinct_products = _matmul(two_directions, input_weight, compute_dtype) + bias
+    flat_products = distinct_products.view(2 * num_distinct, -1)
+    # Rows of the backward direction live in the second half.
+    flat_index = row_index + torch.tensor([[0], [num_distinct]], device=row_index.device)
+
+    def products(start: int, end: int) -> torch.Tensor:
+        rows = flat_index[:, start:end].reshape(-1)
+        return flat_products.index_select(0, rows).view(2, end - start, -1)
+
+    return products
+
+
+def run_bidirectional_layer(
+    input_products: InputProducts,
+    batch_sizes: List[int],
+    recurrent_weight: torch.Tensor,
     projection_weight: torch.Tensor,
     cell_clip: float,
     proj_clip: float,
@@ -38,16 +91,22 @@ def run_lstm_direction(
     compute_dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
     """
-    One direction of one layer over packed `inputs` `(num_rows, input_dim)` (time-major,
-    `batch_sizes[t]` rows at step `t`, each step's rows a prefix of the previous step's);
-    returns the packed projected states `(num_rows, hidden_dim)`.  Clip values of 0 mean
-    no clipping, as in allennlp.
+    Both directions of one layer, stacked on the first dimension (0 forward, 1 backward).
 
-    With `compute_dtype` (bfloat16 / float16) the matrix products run in that precision;
-    the memory cell and the gates stay float32.  The weights must already be in that dtype.
+    Rows are packed time-major, `batch_sizes[t]` rows at step `t`, each step's rows a prefix
+    of the previous step's; the backward direction's rows hold each sequence reversed, so both
+    directions have the same `batch_sizes` and every step is one batched product for the two.
+    `input_products(start, end)` gives the input products plus bias `(2, end - start,
+    4 * cell_dim)` of packed rows `[start, end)`; it is called for blocks of about
+    `block_rows` rows.  Weights: `(2, hidden_dim, 4 * cell_dim)` and `(2, cell_dim,
+    hidden_dim)`, gate columns ordered input, forget, output, memory.  Returns the packed
+    projected states `(2, num_rows, hidden_dim)`.  Clip values of 0 mean no clipping, as in
+    allennlp.
+
+    With `compute_dtype` (bfloat16 / float16) the matrix products run in that precision (the
+    weights must already be in it); the gates and the memory cells stay float32.
     """
-    cell_dim = projection_weight.size(0)
-    low_precision = compute_dtype is not None
+    cell_dim = projection_weight.size(1)
     outputs: List[torch.Tensor] = []
     state = torch.empty(0)
     memory = torch.empty(0)
@@ -57,50 +116,42 @@ def run_lstm_direction(
     offset = 0
     for step, active in enumerate(batch_sizes):
         if offset >= block_end:
-            # Input products (and the bias) for the next time steps, in one product.
+            # Input products of the next time steps, in one product.
             block_start = offset
             block_end = offset
             for later in batch_sizes[step:]:
                 block_end += later
                 if block_end - block_start >= block_rows:
                     break
-            block_inputs = inputs[block_start:block_end]
-            if low_precision:
-                block = torch.mm(block_inputs.to(compute_dtype), input_weight).float() + bias
-            else:
-                block = torch.addmm(bias, block_inputs, input_weight)
-        step_inputs = block[offset - block_start : offset - block_start + active]
+            block = input_products(block_start, block_end)
+        step_inputs = block[:, offset - block_start : offset - block_start + active]
         if step == 0:
             # The state starts at zero: the recurrent product is zero.
             gates = step_inputs
         else:
-            state = state[:active]
-            memory = memory[:active]
-            if low_precision:
-                gates = torch.mm(state.to(compute_dtype), recurrent_weight).float() + step_inputs
+            state = state[:, :active]
+            memory = memory[:, :active]
+            if compute_dtype is None:
+                gates = torch.baddbmm(step_inputs, state, recurrent_weight)
             else:
-                gates = torch.addmm(step_inputs, state, recurrent_weight)
-        sigmoid_gates = torch.sigmoid(gates[:, : 3 * cell_dim])
-        memory_init = torch.tanh(gates[:, 3 * cell_dim :])
-        input_gate = sigmoid_gates[:, :cell_dim]
-        forget_gate = sigmoid_gates[:, cell_dim : 2 * cell_dim]
-        output_gate = sigmoid_gates[:, 2 * cell_dim :]
+                gates = _matmul(state, recurrent_weight, compute_dtype) + step_inputs
+        sigmoid_gates = torch.sigmoid(gates[:, :, : 3 * cell_dim])
+        memory_init = torch.tanh(gates[:, :, 3 * cell_dim :])
+        input_gate = sigmoid_gates[:, :, :cell_dim]
+        forget_gate = sigmoid_gates[:, :, cell_dim : 2 * cell_dim]
+        output_gate = sigmoid_gates[:, :, 2 * cell_dim :]
         if step == 0:
             memory = input_gate * memory_init
         else:
-            memory = input_gate * memory_init + forget_gate * memory
+            memory = torch.addcmul(input_gate * memory_init, forget_gate, memory)
         if cell_clip:
             memory = torch.clamp(memory, -cell_clip, cell_clip)
-        pre_projection = output_gate * torch.tanh(memory)
-        if low_precision:
-            state = torch.mm(pre_projection.to(compute_dtype), projection_weight).float()
-        else:
-            state = torch.mm(pre_projection, projection_weight)
+        state = _matmul(output_gate * torch.tanh(memory), projection_weight, compute_dtype)
         if proj_clip:
             state = torch.clamp(state, -proj_clip, proj_clip)
         outputs.append(state)
         offset += active
-    return torch.cat(outputs, dim=0)
+    return torch.cat(outputs, dim=1)
 
 
 class StatelessElmoLstm(torch.nn.Module):
@@ -143,29 +194,33 @@ class StatelessElmoLstm(torch.nn.Module):
 
         input_weights, recurrent_weights, biases, projections = [], [], [], []
         for layer in range(self.num_layers):
+            # Per layer, forward and backward stacked: one batched product runs both.
+            layer_weights: List[List[numpy.ndarray]] = [[], [], [], []]
             for direction in (0, 1):
                 group = lstm_cell_group(direction, layer)
                 w_0 = weights[f"{group}/W_0"]
                 bias = weights[f"{group}/B"].copy()
                 # bilm-tf adds 1 to the forget gate (third block) at run time.
                 bias[2 * self.cell_dim : 3 * self.cell_dim] += 1.0
-                input_weights.append(parameter(_tf_gates_to_ours(w_0[: self.hidden_dim], self.cell_dim)))
-                recurrent_weights.append(parameter(_tf_gates_to_ours(w_0[self.hidden_dim :], self.cell_dim)))
-                biases.append(parameter(_tf_gates_to_ours(bias, self.cell_dim)))
-                projections.append(parameter(weights[f"{group}/W_P_0"]))
-        # Index layer * 2 + direction (0 forward, 1 backward).
+                layer_weights[0].append(_tf_gates_to_ours(w_0[: self.hidden_dim], self.cell_dim))
+                layer_weights[1].append(_tf_gates_to_ours(w_0[self.hidden_dim :], self.cell_dim))
+                layer_weights[2].append(_tf_gates_to_ours(bias, self.cell_dim)[None, :])
+                layer_weights[3].append(weights[f"{group}/W_P_0"])
+            for stacked, arrays in zip((input_weights, recurrent_weights, biases, projections), layer_weights):
+                stacked.append(parameter(numpy.stack(arrays)))
+        # Index: the layer; first dimension of each: the direction (0 forward, 1 backward).
         self.input_weights = torch.nn.ParameterList(input_weights)
         self.recurrent_weights = torch.nn.ParameterList(recurrent_weights)
         self.biases = torch.nn.ParameterList(biases)
         self.projection_weights = torch.nn.ParameterList(projections)
         self._low_precision_weights: Dict[torch.dtype, List[Tuple[torch.Tensor, ...]]] = {}
 
-    def _weights(self, index: int, compute_dtype: Optional[torch.dtype]) -> Tuple[torch.Tensor, ...]:
+    def _weights(self, layer: int, compute_dtype: Optional[torch.dtype]) -> Tuple[torch.Tensor, ...]:
         weights = (
-            self.input_weights[index],
-            self.recurrent_weights[index],
-            self.biases[index],
-            self.projection_weights[index],
+            self.input_weights[layer],
+            self.recurrent_weights[layer],
+            self.biases[layer],
+            self.projection_weights[layer],
         )
         if compute_dtype is None:
             return weights
@@ -180,50 +235,62 @@ class StatelessElmoLstm(torch.nn.Module):
                         (self.input_weights[i], self.recurrent_weights[i], self.biases[i], self.projection_weights[i])
                     )
                 )
-                for i in range(2 * self.num_layers)
+                for i in range(self.num_layers)
             ]
-        return self._low_precision_weights[compute_dtype][index]
+        return self._low_precision_weights[compute_dtype][layer]
 
     def clear_weight_copies(self) -> None:
         """Forget reduced-precision weight copies (after the weights changed or moved)."""
         self._low_precision_weights = {}
+
+    def _worth_deduplicating(self, num_distinct: int, num_rows: int) -> bool:
+        products_bytes = num_distinct * 2 * 4 * self.cell_dim * 4
+        return num_distinct <= 0.8 * num_rows and products_bytes <= DISTINCT_PRODUCTS_MAX_BYTES
 
     def forward(
         self,
         inputs: torch.Tensor,
         layout: PackedLayout,
         compute_dtype: Optional[torch.dtype] = None,
-    ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        distinct_inputs: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    ) -> List[torch.Tensor]:
         """
         `inputs`: `(batch_size * timesteps, hidden_dim)` token embeddings, flattened.
-        Returns, per layer, the packed `(forward, backward)` outputs, in the row orders of
-        `layout.forward_index` and `layout.backward_index`.
+        `distinct_inputs`, optional: `(distinct embeddings (num_distinct, hidden_dim), index of
+        each flat position's embedding among them (batch_size * timesteps,))`; when given, the
+        first layer's input products are computed once per distinct embedding.
+        Returns, per layer, the packed outputs `(2, num_rows, hidden_dim)`: forward in the row
+        order of `layout.forward_index`, backward in that of `layout.backward_index`.
         """
-        forward_inputs = inputs.index_select(0, layout.forward_index)
-        backward_inputs = inputs.index_select(0, layout.backward_index)
-        outputs = []
+        num_rows = layout.forward_index.size(0)
+        packed_index = torch.stack([layout.forward_index, layout.backward_index])
+        outputs: List[torch.Tensor] = []
+        layer_inputs = torch.empty(0)
         for layer in range(self.num_layers):
-            layer_outputs = []
-            for direction, direction_inputs in enumerate((forward_inputs, backward_inputs)):
-                input_weight, recurrent_weight, bias, projection_weight = self._weights(
-                    2 * layer + direction, compute_dtype
+            input_weight, recurrent_weight, bias, projection_weight = self._weights(layer, compute_dtype)
+            if layer > 0:
+                input_products = packed_input_products(layer_inputs, input_weight, bias, compute_dtype)
+            elif distinct_inputs is not None and self._worth_deduplicating(distinct_inputs[0].size(0), num_rows):
+                distinct, distinct_of_position = distinct_inputs
+                input_products = distinct_input_products(
+                    distinct, distinct_of_position[packed_index], input_weight, bias, compute_dtype
                 )
-                direction_outputs = run_lstm_direction(
-                    direction_inputs,
-                    layout.batch_sizes,
-                    input_weight,
-                    recurrent_weight,
-                    bias,
-                    projection_weight,
-                    self.cell_clip,
-                    self.proj_clip,
-                    self.block_rows,
-                    compute_dtype,
-                )
-                if layer > 0:
-                    # Residual connection between layers.
-                    direction_outputs = direction_outputs + direction_inputs
-                layer_outputs.append(direction_outputs)
-            forward_inputs, backward_inputs = layer_outputs
-            outputs.append((forward_inputs, backward_inputs))
+            else:
+                layer_inputs = inputs.index_select(0, packed_index.view(-1)).view(2, num_rows, -1)
+                input_products = packed_input_products(layer_inputs, input_weight, bias, compute_dtype)
+            layer_outputs = run_bidirectional_layer(
+                input_products,
+                layout.batch_sizes,
+                recurrent_weight,
+                projection_weight,
+                self.cell_clip,
+                self.proj_clip,
+                self.block_rows,
+                compute_dtype,
+            )
+            if layer > 0:
+                # Residual connection between layers.
+                layer_outputs = layer_outputs + layer_inputs
+            outputs.append(layer_outputs)
+            layer_inputs = layer_outputs
         return outputs

@@ -1,0 +1,327 @@
+"""
+ELMo biLM throughput, stock allennlp `_ElmoBiLm` vs ner_elmo's `FastElmoBiLm`, side by side
+in one process on the same real sentences and the same full-size random weights.
+
+    python benchmarks/elmo_throughput.py [--conll FILE] [--sentences 96] [--batch-size 32]
+        [--sort-by-length] [--options OPTIONS.json] [--cache-dir DIR] [--threads 2]
+        [--repeats 3] [--device cpu] [--dtype bfloat16] [--no-stock]
+
+Sentences: the first N of a CoNLL file (env NER_ELMO_CONLL_DEV by default), batched in file
+order as a predictor sees them, or with --sort-by-length as allennlp's bucket sampler groups
+them for training.  Weights: seeded random
+ones for the options (default: the original 2x4096_512_2048cnn_2xhighway architecture), written
+once into --cache-dir; speed does not depend on weight values.  Both models run in eval mode
+under no_grad; stock's stateful LSTM is reset before every batch so both compute the same thing
+(the outputs are compared).  Passes are interleaved and repeated, and the fastest pass of each
+kind is reported, because other processes share the CPU.  Ours is timed with a cold character
+cache (cleared before the pass) and warm (every word type already cached).
+
+Printed: tokens/s (real tokens, <S>/</S> not counted) by wall time and by process CPU time
+(steadier when the CPU is shared; with several threads it includes their spinning), speed-up, memory (RSS, or CUDA
+allocation, taken by each loaded model and its peak growth while running), and the physical
+limit: model FLOPs per token counted from the options against a measured large float32 matmul
+rate.
+"""
+import argparse
+import gc
+import hashlib
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids
+from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
+
+# The published architecture of the original ("large") ELMo.
+ELMO_2X4096_OPTIONS = {
+    "lstm": {
+        "use_skip_connections": True,
+        "projection_dim": 512,
+        "cell_clip": 3,
+        "proj_clip": 3,
+        "dim": 4096,
+        "n_layers": 2,
+    },
+    "char_cnn": {
+        "activation": "relu",
+        "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]],
+        "n_highway": 2,
+        "embedding": {"dim": 16},
+        "n_characters": 262,
+        "max_characters_per_token": 50,
+    },
+}
+
+
+def read_conll_sentences(path: str, count: int) -> List[List[str]]:
+    """The first `count` sentences (first column) of a CoNLL file."""
+    sentences: List[List[str]] = []
+    current: List[str] = []
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            fields = line.split()
+            if not fields or fields[0] == "-DOCSTART-":
+                if current:
+                    sentences.append(current)
+                    current = []
+                    if len(sentences) == count:
+                        break
+                continue
+            current.append(fields[0])
+    if current and len(sentences) < count:
+        sentences.append(current)
+    return sentences
+
+
+def cached_random_elmo(options: Dict, cache_dir: Path, seed: int):
+    """Options and weight paths of seeded random weights for `options`, written once."""
+    key = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+    directory = cache_dir / f"elmo-{key}-seed{seed}"
+    options_path, weight_path = directory / "options.json", directory / "lm_weights.hdf5"
+    if not weight_path.exists():
+        print(f"writing random weights to {directory} ...", flush=True)
+        write_random_elmo(options, options_path, weight_path, seed=seed)
+    return str(options_path), str(weight_path)
+
+
+def flops_per_position(options: Dict) -> Dict[str, float]:
+    """Multiply-adds x 2 of one position (token, <S> or </S>), by part."""
+    cnn, lstm = options["char_cnn"], options["lstm"]
+    chars = cnn.get("max_characters_per_token", 50)
+    char_dim = cnn["embedding"]["dim"]
+    n_filters = sum(number for _, number in cnn["filters"])
+    projection, cell = lstm["projection_dim"], lstm["dim"]
+    convolutions = sum((chars - width + 1) * width * char_dim * number for width, number in cnn["filters"])
+    highway = cnn["n_highway"] * n_filters * 2 * n_filters
+    char_cnn = 2 * (convolutions + highway + n_filters * projection)
+    directions = 2 * lstm["n_layers"]
+    lstm_input = directions * 2 * projection * 4 * cell
+    lstm_recurrent = directions * 2 * (projection * 4 * cell + cell * projection)
+    return {"char_cnn": char_cnn, "lstm_input": lstm_input, "lstm_recurrent": lstm_recurrent}
+
+
+def matmul_rate(device: torch.device, size: int = 2048, seconds: float = 1.0) -> float:
+    """Best float32 GFLOP/s of a large square matmul."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or best == 0.0:
+        _synchronize(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _synchronize(device)
+        best = max(best, 2 * size**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux: fall back to the process peak
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device) / 2**20
+    return _rss_mb()
+
+
+class PeakMemory:
+    """Growth of RSS (sampled every 2 ms) or of CUDA allocation, in MB, at its peak in the block."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.start = _memory_mb(device)
+        self.peak = self.start
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.start
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self._running = True
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self._running:
+            self.peak = max(self.peak, _rss_mb())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+        else:
+            self._running = False
+            self._thread.join()
+            self.peak = max(self.peak, _rss_mb())
+
+
+def timed_pass(run, batches, device, cpu_times: List[float]) -> float:
+    """Wall seconds of one pass; its process CPU seconds go to `cpu_times`."""
+    _synchronize(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    with torch.no_grad():
+        for batch in batches:
+            run(batch)
+    _synchronize(device)
+    cpu_times.append(time.process_time() - cpu_start)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conll", default=os.environ.get("NER_ELMO_CONLL_DEV"), help="CoNLL file (env NER_ELMO_CONLL_DEV)")
+    parser.add_argument("--sentences", type=int, default=96, help="first N sentences")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--options", help="ELMo options.json (default: the 2x4096_512_2048cnn_2xhighway architecture)")
+    parser.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "ner_elmo_benchmarks"), help="where generated weights are kept")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved passes of each kind; the fastest counts")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default=None, help="ours only: bfloat16 or float16 matrix products")
+    parser.add_argument("--sort-by-length", action="store_true", help="batch sentences of similar length together (as allennlp's bucket sampler does)")
+    parser.add_argument("--no-stock", action="store_true", help="time ours only")
+    args = parser.parse_args()
+    if not args.conll or not Path(args.conll).exists():
+        sys.exit(f"CoNLL file not found: {args.conll!r} (pass --conll or set NER_ELMO_CONLL_DEV)")
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    options = read_options(args.options) if args.options else ELMO_2X4096_OPTIONS
+    options_path, weight_path = cached_random_elmo(options, Path(args.cache_dir), args.seed)
+
+    sentences = read_conll_sentences(args.conll, args.sentences)
+    if args.sort_by_length:
+        sentences.sort(key=len)
+    tokens = sum(len(s) for s in sentences)
+    positions = tokens + 2 * len(sentences)
+    batches = [
+        batch_to_char_ids(sentences[i : i + args.batch_size]).to(device)
+        for i in range(0, len(sentences), args.batch_size)
+    ]
+    print(
+        f"{len(sentences)} sentences, {tokens} tokens ({tokens / len(sentences):.1f} per sentence, "
+        f"longest {max(len(s) for s in sentences)}), batches of {args.batch_size}"
+        f"{' sorted by length' if args.sort_by_length else ' in file order'}, "
+        f"{args.threads} threads, device {device}"
+    )
+
+    results: Dict[str, List[float]] = {"stock": [], "ours cold": [], "ours warm": []}
+    cpu: Dict[str, List[float]] = {name: [] for name in results}
+    loaded: Dict[str, float] = {}
+    working: Dict[str, float] = {}
+    if not args.no_stock:
+        from allennlp.modules.elmo import _ElmoBiLm  # before measuring: importing allennlp takes memory too
+    gc.collect()
+    with PeakMemory(device) as load:
+        ours = FastElmoBiLm(options_path, weight_path, dtype=args.dtype).to(device).eval()
+    loaded["ours"] = _memory_mb(device) - load.start
+    if not args.no_stock:
+        with PeakMemory(device) as load:
+            stock = _ElmoBiLm(options_path, weight_path).to(device).eval()
+        loaded["stock"] = _memory_mb(device) - load.start
+
+        def run_stock(batch):
+            stock._elmo_lstm.reset_states()
+            return stock(batch)
+
+        with torch.no_grad():
+            expected = run_stock(batches[0])
+            actual = ours(batches[0])
+        difference = max(
+            (e - a).abs().max().item() for e, a in zip(expected["activations"], actual["activations"])
+        )
+        print(f"max |stock - ours| over every layer of batch 0: {difference:.2e}")
+        ours.clear_caches()
+
+    for repeat in range(args.repeats):
+        if not args.no_stock:
+            gc.collect()
+            with PeakMemory(device) as peak:
+                results["stock"].append(timed_pass(run_stock, batches, device, cpu["stock"]))
+            working["stock"] = max(working.get("stock", 0.0), peak.growth)
+        ours.clear_caches()
+        gc.collect()
+        with PeakMemory(device) as peak:
+            results["ours cold"].append(timed_pass(ours, batches, device, cpu["ours cold"]))
+            results["ours warm"].append(timed_pass(ours, batches, device, cpu["ours warm"]))
+        working["ours"] = max(working.get("ours", 0.0), peak.growth)
+        print(
+            f"pass {repeat + 1}: "
+            + ", ".join(f"{name} {times[-1]:.2f}s" for name, times in results.items() if times),
+            flush=True,
+        )
+
+    rate = matmul_rate(device)
+    flops = flops_per_position(options)
+    per_token = {name: value * positions / tokens for name, value in flops.items()}
+    cold_flops = sum(per_token.values())
+    warm_flops = per_token["lstm_input"] + per_token["lstm_recurrent"]
+
+    print()
+    print(
+        f"{'':<11}{'tokens/s':>10}{'speed-up':>10}{'best pass':>11}{'CPU s':>8}"
+        f"{'tokens/CPU s':>14}{'speed-up':>10}   all passes (wall s)"
+    )
+    stock_speed = tokens / min(results["stock"]) if results["stock"] else None
+    stock_cpu_speed = tokens / min(cpu["stock"]) if cpu["stock"] else None
+    for name, times in results.items():
+        if not times:
+            continue
+        speed, cpu_speed = tokens / min(times), tokens / min(cpu[name])
+        speed_up = f"{speed / stock_speed:.1f}x" if stock_speed else "-"
+        cpu_speed_up = f"{cpu_speed / stock_cpu_speed:.1f}x" if stock_cpu_speed else "-"
+        listed = " ".join(f"{t:.2f}" for t in times)
+        print(
+            f"{name:<11}{speed:>10.1f}{speed_up:>10}{min(times):>10.2f}s{min(cpu[name]):>8.2f}"
+            f"{cpu_speed:>14.1f}{cpu_speed_up:>10}   {listed}"
+        )
+    print()
+    kind = "CUDA allocation" if device.type == "cuda" else "RSS"
+    for name in loaded:
+        print(
+            f"{name}: {kind} {loaded[name]:.0f} MB for the loaded model, "
+            f"peak growth {working.get(name, 0.0):.0f} MB while running"
+        )
+    print(f"process peak RSS (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print()
+    print(
+        f"model FLOPs per token (with <S>/</S> overhead {positions / tokens:.2f} positions per token): "
+        f"char CNN {per_token['char_cnn'] / 1e6:.1f}M, LSTM input products {per_token['lstm_input'] / 1e6:.1f}M, "
+        f"LSTM recurrent + projection {per_token['lstm_recurrent'] / 1e6:.1f}M"
+    )
+    print(f"measured float32 matmul (2048^3): {rate:.0f} GFLOP/s on {args.threads} threads")
+    print(
+        f"physical limit at that rate: {rate * 1e9 / cold_flops:.0f} tokens/s with the CNN, "
+        f"{rate * 1e9 / warm_flops:.0f} tokens/s with every word cached"
+    )
+    for name, times in results.items():
+        if times:
+            used = cold_flops if name != "ours warm" else warm_flops
+            print(f"{name}: {used * tokens / min(times) / 1e9:.0f} GFLOP/s useful, {100 * used * tokens / min(times) / 1e9 / rate:.0f}% of the matmul rate")
+
+
+if __name__ == "__main__":
+    main()
