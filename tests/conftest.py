@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 import ner_elmo  # noqa: F401  (registers every component, as `allennlp` does through .allennlp_plugins)
 
@@ -20,3 +21,15 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent (a user's fresh clone): corpus-sized check skipped")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """
+    Tiny tensors gain nothing from threads, and their synchronisation is slow on a busy machine.
+    A module opts in with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

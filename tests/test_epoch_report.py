@@ -14,8 +14,7 @@ from ner_elmo.training.callbacks.epoch_report import (
     NerEpochReportCallback,
     epoch_record,
 )
-
-from test_ner_report import TINY_SENTENCES, tiny_config, write_conll
+from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll
 
 
 def trainer_metrics(epoch: int, shift: float = 0.0) -> dict:

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from ner_elmo.data.tag_schemes import from_spans
 from ner_elmo.data.text_segmentation import TextSegmenter
-from test_ner_predictor import build_tagger, make_predictor, one_torch_thread  # noqa: F401 (autouse)
+from tiny_tagger import build_tagger, make_predictor
 
 MAX_EXAMPLES = 200
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # Characters that stress segmentation, mixed into arbitrary text.
 TRICKY = list(

@@ -15,6 +15,7 @@ from ner_elmo.reporting.entity_html import (
     read_prediction_lines,
     render_entity_page,
 )
+from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll
 
 # Invented texts, in the "ner" predictor's output format (character offsets into "text").
 PREDICTIONS = [
@@ -218,8 +219,6 @@ def tiny_archive(tmp_path_factory):
     """A tiny crf_tagger (BIOUL, word embeddings only) trained on invented sentences."""
     from allennlp.commands.train import train_model
     from allennlp.common import Params
-
-    from test_ner_report import TINY_SENTENCES, tiny_config, write_conll
 
     root = tmp_path_factory.mktemp("ner_html_run")
     data = write_conll(root / "train.txt", TINY_SENTENCES)
