@@ -1,13 +1,11 @@
 """
 The `ner_conll` dataset reader: CoNLL-2003 and other column files of tagged tokens.
 """
-import codecs
 import logging
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.file_utils import cached_path
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader, PathOrStr
 from allennlp.data.instance import Instance
 from allennlp.data.token_indexers import TokenIndexer
@@ -16,9 +14,10 @@ from ner_elmo.data.dataset_readers.ner_reader import (
     LabelKey,
     NerDatasetReader,
     TaggedSentence,
+    check_encoding,
     check_label_names,
-    decode_file,
     paused_garbage_collection,
+    read_text,
 )
 from ner_elmo.data.errors import DataFormatError
 
@@ -120,10 +119,7 @@ class ConllNerDatasetReader(NerDatasetReader):
             check_label_names([tag_label], self._LABELS, "tag_label")
         check_label_names(self.feature_labels, self._LABELS, "feature label")
         check_label_names([column_separator], self._SEPARATORS, "column_separator")
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ConfigurationError(f"unknown encoding {encoding!r}") from None
+        check_encoding(encoding)
         self.encoding = encoding
         self.column_separator = column_separator
 
@@ -145,10 +141,8 @@ class ConllNerDatasetReader(NerDatasetReader):
 
     def _read(self, file_path: PathOrStr) -> Iterable[Instance]:
         path = str(file_path)
-        local_path = cached_path(file_path)
         logger.info("Reading CoNLL sentences from %s", path)
-        with open(local_path, "rb") as data_file:
-            text = decode_file(data_file.read(), self.encoding, path)
+        text = read_text(path, self.encoding)
         with paused_garbage_collection():
             sentences, descriptions = self._parse(text, path)
             encoded = self._encode_labels(path, sentences, descriptions)

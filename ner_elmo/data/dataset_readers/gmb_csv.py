@@ -2,7 +2,6 @@
 The `ner_gmb_csv` dataset reader: Kaggle's GMB-based `ner_dataset.csv`, split by sentence.
 """
 import csv
-import codecs
 import hashlib
 import io
 import logging
@@ -11,7 +10,6 @@ import re
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.file_utils import cached_path
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader, PathOrStr
 from allennlp.data.instance import Instance
 from allennlp.data.token_indexers import TokenIndexer
@@ -20,9 +18,10 @@ from ner_elmo.data.dataset_readers.ner_reader import (
     LabelKey,
     NerDatasetReader,
     TaggedSentence,
+    check_encoding,
     check_label_names,
-    decode_file,
     paused_garbage_collection,
+    read_text,
 )
 from ner_elmo.data.errors import DataFormatError
 
@@ -165,10 +164,7 @@ class GmbCsvDatasetReader(NerDatasetReader):
                 f"split_ratios {list(split_ratios)!r}: expected three non-negative shares "
                 "(train, validation, test) summing to 1"
             )
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ConfigurationError(f"unknown encoding {encoding!r}") from None
+        check_encoding(encoding)
         self.split = split
         self.split_ratios = ratios
         self.split_seed = split_seed
@@ -187,8 +183,7 @@ class GmbCsvDatasetReader(NerDatasetReader):
         path, suffix = self.split_path(file_path)
         split = suffix or self.split
         logger.info("Reading GMB sentences (%s) from %s", split, path)
-        with open(cached_path(path), "rb") as data_file:
-            text = decode_file(data_file.read(), self.encoding, path)
+        text = read_text(path, self.encoding)
         with paused_garbage_collection():
             sentences, ids, descriptions = self._parse(text, path)
             encoded = self._encode_labels(path, sentences, descriptions)

@@ -1,6 +1,8 @@
 """
-What the NER dataset readers share: options, tag-scheme handling, sharding and `text_to_instance`.
+What the NER dataset readers share: options, file reading and decoding, tag-scheme handling,
+sharding and `text_to_instance`.
 """
+import codecs
 import contextlib
 import gc
 import logging
@@ -8,6 +10,7 @@ from typing import Any, Dict, Hashable, Iterable, Iterator, List, NamedTuple, Op
 from typing import Union
 
 from allennlp.common.checks import ConfigurationError
+from allennlp.common.file_utils import cached_path
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader
 from allennlp.data.fields import Field, MetadataField, SequenceLabelField, TextField
 from allennlp.data.instance import Instance
@@ -220,6 +223,12 @@ def paused_garbage_collection() -> Iterator[None]:
             gc.enable()
 
 
+def read_text(path: str, encoding: str) -> str:
+    """The file at `path` (or what allennlp's `cached_path` makes of it), read by `decode_file`."""
+    with open(cached_path(path), "rb") as data_file:
+        return decode_file(data_file.read(), encoding, path)
+
+
 def decode_file(data: bytes, encoding: str, path: str) -> str:
     """
     `data` decoded with `encoding`, without a leading byte-order mark; `DataFormatError` naming
@@ -248,3 +257,11 @@ def check_label_names(
             raise ConfigurationError(
                 f"unknown {what} {label!r}: expected one of {', '.join(map(repr, valid))}"
             )
+
+
+def check_encoding(encoding: str) -> None:
+    """`ConfigurationError` for a text encoding Python does not know."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigurationError(f"unknown encoding {encoding!r}") from None
