@@ -38,7 +38,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 BOUNDARY = "-X-"
 """First field that marks a line as a sentence boundary, as in conlleval."""
@@ -101,11 +101,16 @@ def to_conlleval_tags(tags: Sequence[str], label_encoding: Optional[str]) -> Lis
     prefix_map = _prefix_map(label_encoding)
     if not prefix_map:
         return list(tags)
-    mapped = []
+    return rename_prefixes(tags, prefix_map)
+
+
+def rename_prefixes(tags: Sequence[str], prefix_map: Mapping[str, str]) -> List[str]:
+    """`tags` with each prefix in `prefix_map` renamed (`U-PER` → `B-PER` for `{"U": "B"}`)."""
+    renamed = []
     for tag in tags:
         prefix, hyphen, rest = tag.partition("-")
-        mapped.append(prefix_map[prefix] + hyphen + rest if prefix in prefix_map and hyphen else tag)
-    return mapped
+        renamed.append(prefix_map[prefix] + hyphen + rest if hyphen and prefix in prefix_map else tag)
+    return renamed
 
 
 def _prefix_map(label_encoding: Optional[str]) -> Dict[str, str]:
@@ -404,18 +409,29 @@ def evaluate(
     `label_encoding` maps the tags to BIO first (see `to_conlleval_tags`); leave it `None`
     for BIO/IOB2 and IOB1 tags, which conlleval reads as they are.
     """
+    accumulator = ConllevalAccumulator()
+    for gold_tags, predicted_tags in aligned_sentences(gold, predicted):
+        accumulator.add_sentence(
+            to_conlleval_tags(gold_tags, label_encoding), to_conlleval_tags(predicted_tags, label_encoding)
+        )
+    return accumulator.result()
+
+
+def aligned_sentences(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> Iterator[Tuple[Sequence[str], Sequence[str]]]:
+    """
+    The pairs `(gold[i], predicted[i])`, checked as they come: `ValueError` when the sentence
+    counts differ, or at the first sentence (0-based) whose tag counts differ.
+    """
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted sentences")
-    accumulator = ConllevalAccumulator()
     for index, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted)):
         if len(gold_tags) != len(predicted_tags):
             raise ValueError(
                 f"sentence {index}: {len(gold_tags)} gold tags but {len(predicted_tags)} predicted tags"
             )
-        accumulator.add_sentence(
-            to_conlleval_tags(gold_tags, label_encoding), to_conlleval_tags(predicted_tags, label_encoding)
-        )
-    return accumulator.result()
+        yield gold_tags, predicted_tags
 
 
 def evaluate_lines(

@@ -14,6 +14,8 @@ Usage::
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
+from ner_elmo.scoring.conlleval import aligned_sentences, rename_prefixes
+
 Sentences = Sequence[Sequence[str]]
 
 # seqeval's strict schemes, by the names used across this package and by seqeval's own names.
@@ -71,8 +73,8 @@ def seqeval_report(
     if mode == "default":
         prefix_map = _LENIENT_PREFIX_MAPS.get((scheme or "").upper())
         if prefix_map:
-            gold_lists = [_rename_prefixes(tags, prefix_map) for tags in gold_lists]
-            predicted_lists = [_rename_prefixes(tags, prefix_map) for tags in predicted_lists]
+            gold_lists = [rename_prefixes(tags, prefix_map) for tags in gold_lists]
+            predicted_lists = [rename_prefixes(tags, prefix_map) for tags in predicted_lists]
         options = {}
         has_entities = bool(get_entities(gold_lists) or get_entities(predicted_lists))
     elif mode == "strict":
@@ -114,21 +116,8 @@ def token_report(
 
 
 def _check_lengths(gold: Sentences, predicted: Sentences) -> None:
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted sentences")
-    for index, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted)):
-        if len(gold_tags) != len(predicted_tags):
-            raise ValueError(
-                f"sentence {index}: {len(gold_tags)} gold tags but {len(predicted_tags)} predicted tags"
-            )
-
-
-def _rename_prefixes(tags: List[str], prefix_map: Dict[str, str]) -> List[str]:
-    renamed = []
-    for tag in tags:
-        prefix, hyphen, rest = tag.partition("-")
-        renamed.append(prefix_map[prefix] + hyphen + rest if hyphen and prefix in prefix_map else tag)
-    return renamed
+    for _ in aligned_sentences(gold, predicted):  # raises at the first mismatch
+        pass
 
 
 def _strict_scheme(scheme: Optional[str], sequences: List[List[str]]):
