@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from allennlp.commands.subcommand import Subcommand
 
+from ner_elmo.predictors.ner_predictor import UnreadableLine
 from ner_elmo.reporting.entity_html import (
     PredictionLine,
     read_prediction_lines,
@@ -113,22 +114,14 @@ def read_predictor_inputs(input_file: Path) -> List[PredictionLine]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as error:
-                    record = _unreadable(f"not valid JSON: {error}")
+                    record = UnreadableLine(f"not valid JSON: {error}")
                 else:
                     if not isinstance(record, dict):
-                        record = _unreadable("not a JSON object")
+                        record = UnreadableLine("not a JSON object")
             else:
                 record = {"text": line.rstrip("\r\n")}
             inputs.append(PredictionLine(number, record))
     return inputs
-
-
-class _Unreadable(dict):
-    """An input line that could not be read: passed through as its own error record."""
-
-
-def _unreadable(reason: str) -> Dict[str, Any]:
-    return _Unreadable(error=reason)
 
 
 def predict_lines(
@@ -148,7 +141,7 @@ def predict_lines(
         str(archive_file), predictor_name=predictor_name, cuda_device=cuda_device
     )
     inputs = read_predictor_inputs(input_file)
-    readable = [item for item in inputs if not isinstance(item.record, _Unreadable)]
+    readable = [item for item in inputs if not isinstance(item.record, UnreadableLine)]
     predicted: Dict[int, Dict[str, Any]] = {}
     for begin in range(0, len(readable), batch_size):
         batch = readable[begin : begin + batch_size]
