@@ -7,13 +7,14 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
+from ner_elmo.models.conlleval_metrics import ConllevalMetricsMixin
 from ner_elmo.modules.conditional_random_field.batched_viterbi_crf import (
     BatchedViterbiConditionalRandomField,
 )
 
 
 @Model.register("ner_crf_tagger")
-class NerCrfTagger(CrfTagger):
+class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
     """
     allennlp-models' `crf_tagger`, unchanged in what it learns, with three additions for NER:
     the whole batch is Viterbi-decoded at once (`viterbi: "batched"`, identical tags to the stock
@@ -62,13 +63,7 @@ class NerCrfTagger(CrfTagger):
             )
             batched.load_state_dict(self.crf.state_dict())
             self.crf = batched
-        from ner_elmo.training.metrics.conlleval_metric import ConllevalMetric
-
-        self._conlleval = (
-            ConllevalMetric(vocab, tag_namespace=self.label_namespace, label_encoding=label_encoding)
-            if conlleval and label_encoding
-            else None
-        )
+        self._init_conlleval(vocab, label_encoding, conlleval)
 
     def forward(
         self,
@@ -85,9 +80,3 @@ class NerCrfTagger(CrfTagger):
                 predicted[i, : len(path)] = torch.tensor(path, dtype=tags.dtype)
             self._conlleval(predicted, tags, output["mask"])
         return output
-
-    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
-        metrics = super().get_metrics(reset)
-        if self._conlleval is not None:
-            metrics.update(self._conlleval.get_metric(reset))
-        return metrics

@@ -7,10 +7,11 @@ from allennlp.models.simple_tagger import SimpleTagger
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn.util import get_text_field_mask
 
+from ner_elmo.models.conlleval_metrics import ConllevalMetricsMixin
 
 
 @Model.register("ner_simple_tagger")
-class NerSimpleTagger(SimpleTagger):
+class NerSimpleTagger(ConllevalMetricsMixin, SimpleTagger):
     """
     allennlp's `simple_tagger` (a per-token softmax, no CRF): the baseline the Keras tutorials
     train. Adds conlleval-exact metrics, accepts the readers' optional feature fields, and uses
@@ -39,13 +40,7 @@ class NerSimpleTagger(SimpleTagger):
     ) -> None:
         super().__init__(vocab, text_field_embedder, encoder, label_encoding=label_encoding, **kwargs)
         self.label_encoding = label_encoding
-        from ner_elmo.training.metrics.conlleval_metric import ConllevalMetric
-
-        self._conlleval = (
-            ConllevalMetric(vocab, tag_namespace=self.label_namespace, label_encoding=label_encoding)
-            if conlleval and label_encoding
-            else None
-        )
+        self._init_conlleval(vocab, label_encoding, conlleval)
 
     def forward(  # type: ignore
         self,
@@ -60,9 +55,3 @@ class NerSimpleTagger(SimpleTagger):
         if tags is not None and self._conlleval is not None:
             self._conlleval(output["class_probabilities"], tags, get_text_field_mask(tokens))
         return output
-
-    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
-        metrics = super().get_metrics(reset)
-        if self._conlleval is not None:
-            metrics.update(self._conlleval.get_metric(reset))
-        return metrics
