@@ -137,6 +137,17 @@ def test_requires_grad_bypasses_the_cache_and_trains_the_bilm(elmo_files, caplog
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model._bilm.parameters())
 
 
+def test_a_biLM_unfrozen_after_construction_is_not_cached(elmo_files):
+    model = make(elmo_files, cache="memory").train()
+    ids = batch_to_ids(SENTENCES)
+    model(ids)
+    for parameter in model._bilm.parameters():
+        parameter.requires_grad_(True)
+    model(ids).sum().backward()
+    assert (model.activation_cache.misses, model.activation_cache.hits) == (4, 0)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model._bilm.parameters())
+
+
 def test_the_state_dict_does_not_depend_on_the_cache(elmo_files):
     cached = make(elmo_files, cache="memory").state_dict()
     uncached = make(elmo_files, cache="none").state_dict()

@@ -62,11 +62,14 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
     * `vocab_to_cache` (allennlp's per-word character-CNN cache) is not supported: the sentence
       cache makes it moot.
 
-    `cache_dtype: "float16"` halves the cache's memory.  Measured on the original ELMo's
-    architecture with seeded random weights (`benchmarks/train_epoch.py` data, 128 CoNLL
-    sentences) the largest absolute error it introduces in any layer activation is 1.95e-3
-    (activations of magnitude up to 6.9, relative error at most 2**-11 of the value); on the
-    tiny reference ELMo it is 2.4e-4.  An entry that would overflow float16 is kept in float32.
+    `cache_dtype: "float16"` halves the cache's memory.  Rounding to float16 moves a value by at
+    most 2**-11 of its magnitude (half a float16 step; under 3e-8 for values below 6.1e-5).  In
+    the original ELMo the first LSTM layer is clipped to +-3 (`proj_clip`) and the second adds
+    its input to that (+-6), so their error stays below 9.8e-4 and 2.0e-3; the token layer is
+    not bounded.  Measured by `benchmarks/train_epoch.py` (128 CoNLL-2003 sentences, the
+    original ELMo's architecture with seeded random weights): max absolute error 9.77e-4, over
+    activations up to 3.93 in magnitude.  An entry that would overflow float16 is kept in
+    float32.
 
     Registered as a `TokenEmbedder` with name "ner_elmo".
 
@@ -104,8 +107,8 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         Directory of the disk cache; required with `cache: "disk"`.
     cache_max_megabytes : `float`, optional (default = `4096`)
         Bound of the memory cache (arrays plus a small per-sentence overhead).  With the
-        original ELMo a CoNLL-2003 sentence takes about 10 KB per token in float32: train and
-        dev together fit in about 3 GB.
+        original ELMo an entry takes 10 KB per position (tokens plus the two sentence marks) in
+        float32, about 11 KB per CoNLL-2003 token: train and dev together take about 2.9 GB.
     cache_dtype : `str`, optional (default = `"float32"`)
         `"float32"` (exact) or `"float16"` (half the memory, error above).
     """
@@ -191,6 +194,7 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         # trained with it loads without it and the other way round.
         self._options_text = options_text
         self._fingerprint: Optional[str] = None
+        self._warned_unfrozen = False
         self._activation_cache: Optional[ElmoActivationCache] = None
         if cache != "none" and requires_grad:
             logger.warning("ELMo cache %r is bypassed: the biLM is fine-tuned (requires_grad true)", cache)
@@ -224,6 +228,15 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
             self._fingerprint = module_fingerprint(self._bilm, self._options_text, bilm_class, precision)
         return self._fingerprint
 
+    def _bilm_is_frozen(self) -> bool:
+        # Someone may unfreeze the biLM after construction: its activations would then train.
+        if any(parameter.requires_grad for parameter in self._bilm.parameters()):
+            if not self._warned_unfrozen:
+                logger.warning("ELMo cache bypassed: biLM parameters now require grad")
+                self._warned_unfrozen = True
+            return False
+        return True
+
     # The fingerprint is taken from the biLM's tensors: retake it whenever they may change.
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         self._fingerprint = None
@@ -250,7 +263,7 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         original_shape = elmo_tokens.size()
         char_ids = elmo_tokens.view(-1, *original_shape[-2:]) if elmo_tokens.dim() > 3 else elmo_tokens
 
-        if self._activation_cache is not None:
+        if self._activation_cache is not None and self._bilm_is_frozen():
             bilm_output = self._activation_cache.activations(char_ids, self._run_bilm, self._bilm_fingerprint())
             activations = bilm_output["activations"]
         else:
