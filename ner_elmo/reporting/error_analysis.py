@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+from ner_elmo.reporting.figures import pyplot, save_png
 from ner_elmo.scoring.conlleval import chunk_ends, chunk_starts, split_tag, to_conlleval_tags
 
 #: Column of the confusion matrix for gold entities whose boundaries no prediction has.
@@ -257,10 +258,6 @@ def plot_confusion(confusion: EntityConfusion, output_path: Union[str, Path]) ->
     A PNG heatmap of `confusion`: cells are coloured by their share of the row (so a pale
     diagonal shows a type that is often missed or confused) and labelled with their counts.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     values = np.array(confusion.matrix(), dtype=float).reshape(
@@ -269,7 +266,7 @@ def plot_confusion(confusion: EntityConfusion, output_path: Union[str, Path]) ->
     row_totals = values.sum(axis=1, keepdims=True)
     shares = np.divide(values, row_totals, out=np.zeros_like(values), where=row_totals > 0)
     size = 1.0 + 0.7 * len(confusion.columns)
-    figure, axes = plt.subplots(figsize=(size + 1.5, size))
+    figure, axes = pyplot().subplots(figsize=(size + 1.5, size))
     image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     axes.set_xticks(range(len(confusion.columns)), confusion.columns, rotation=45, ha="right")
     axes.set_yticks(range(len(confusion.rows)), confusion.rows)
@@ -281,11 +278,7 @@ def plot_confusion(confusion: EntityConfusion, output_path: Union[str, Path]) ->
             colour = "white" if shares[r, c] > 0.6 else "black"
             axes.text(c, r, str(int(values[r, c])), ha="center", va="center", color=colour)
     figure.colorbar(image, ax=axes, label="share of row")
-    figure.tight_layout()
-    output_path = Path(output_path)
-    figure.savefig(output_path, dpi=100)
-    plt.close(figure)
-    return output_path
+    return save_png(figure, output_path)
 
 
 def _check_aligned(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> None:

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any, Collection, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
+from ner_elmo.reporting.figures import pyplot, save_png
+
 #: Overall F1 metric names looked for when none is given, in order of preference.
 F1_KEYS = ("f1-measure-overall", "conlleval-f1-overall")
 
@@ -96,12 +98,7 @@ def plot_learning_curves(
     curves: LearningCurves, output_path: Union[str, Path], title: Optional[str] = None
 ) -> Path:
     """A PNG with two panels, loss and F1 against epoch, training and validation in each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (loss_axes, f1_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (loss_axes, f1_axes) = pyplot().subplots(1, 2, figsize=(10, 4))
     for axes, pairs, ylabel in (
         (loss_axes, (("training", curves.training_loss), ("validation", curves.validation_loss)),
          "loss"),
@@ -125,11 +122,7 @@ def plot_learning_curves(
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
-    output_path = Path(output_path)
-    figure.savefig(output_path, dpi=100)
-    plt.close(figure)
-    return output_path
+    return save_png(figure, output_path)
 
 
 def validated_epochs_of(serialization_dir: Union[str, Path]) -> Optional[Set[int]]:
