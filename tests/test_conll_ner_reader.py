@@ -1,18 +1,17 @@
 import pickle
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Vocabulary
-from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.data.token_indexers import TokenCharactersIndexer
 from allennlp.data.tokenizers import Token
 
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
 from ner_elmo.data.errors import DataFormatError
 from ner_elmo.data.tag_schemes import to_spans
+from reader_checks import read_error, sentences_read_and_loaded, write_file
 
 AUTO_EXPECTED = (
     "expected 'O' or one of the prefixes B-, I-, L-, U-, E-, S- followed by an entity type, "
@@ -29,12 +28,7 @@ def words_and(instances, field="tags"):
 
 
 def write(tmp_path: Path, content, name="data.txt") -> str:
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8", newline="")
-    return str(path)
+    return write_file(tmp_path / name, content, "utf-8")
 
 
 # ------------------------------------------------------------------------------------------
@@ -187,10 +181,7 @@ def test_max_instances(fixtures_dir):
 
 
 def error_of(path, **options) -> str:
-    with pytest.raises(DataFormatError) as error:
-        read(path, **options)
-    assert isinstance(error.value, ValueError)
-    return str(error.value)
+    return read_error(read, path, **options)
 
 
 def test_one_column_where_tags_are_required(tmp_path):
@@ -377,10 +368,7 @@ def test_text_to_instance_for_the_predictor():
 def test_multiprocess_loader_yields_each_instance_once(fixtures_dir):
     path = str(fixtures_dir / "conll" / "train.iob1.txt")
     reader = ConllNerDatasetReader()
-    expected = Counter(tuple(instance["metadata"]["words"]) for instance in reader.read(path))
-    loader = MultiProcessDataLoader(reader, path, batch_size=5, num_workers=2)
-    loader.index_with(Vocabulary.from_instances(reader.read(path)))
-    seen = Counter(tuple(metadata["words"]) for batch in loader for metadata in batch["metadata"])
+    expected, seen = sentences_read_and_loaded(reader, path, batch_size=5)
     assert seen == expected
     assert sum(seen.values()) == 32
 

@@ -5,12 +5,11 @@ from pathlib import Path
 import pytest
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import DatasetReader, Vocabulary
-from allennlp.data.data_loaders import MultiProcessDataLoader
+from allennlp.data import DatasetReader
 
 from ner_elmo.data.dataset_readers.gmb_csv import GmbCsvDatasetReader, gmb_split
-from ner_elmo.data.errors import DataFormatError
 from ner_elmo.data.tag_schemes import to_spans
+from reader_checks import read_error, sentences_read_and_loaded, write_file
 
 HEADER = "Sentence #,Word,POS,Tag\r\n"
 
@@ -24,12 +23,7 @@ def words_and_tags(instances):
 
 
 def write(tmp_path: Path, content, name="ner.csv") -> str:
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="latin-1", newline="")
-    return str(path)
+    return write_file(tmp_path / name, content, "latin-1")
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +149,7 @@ def test_extra_columns_and_order_do_not_matter(tmp_path):
 
 
 def error_of(path, **options) -> str:
-    with pytest.raises(DataFormatError) as error:
-        read(path, **options)
-    assert isinstance(error.value, ValueError)
-    return str(error.value)
+    return read_error(read, path, **options)
 
 
 def test_missing_column(tmp_path):
@@ -264,10 +255,7 @@ def test_registered_and_built_from_config_keys(fixture_csv):
 def test_multiprocess_loader_yields_each_instance_once(fixture_csv):
     reader = GmbCsvDatasetReader()
     path = fixture_csv + "#train"
-    expected = Counter(tuple(instance["metadata"]["words"]) for instance in reader.read(path))
-    loader = MultiProcessDataLoader(reader, path, batch_size=4, num_workers=2)
-    loader.index_with(Vocabulary.from_instances(reader.read(path)))
-    seen = Counter(tuple(metadata["words"]) for batch in loader for metadata in batch["metadata"])
+    expected, seen = sentences_read_and_loaded(reader, path, batch_size=4)
     assert seen == expected
     assert sum(seen.values()) == 24
 
