@@ -362,6 +362,20 @@ def test_loading_other_weights_into_the_embedder_misses(elmo_files):
     assert (after - before).abs().max().item() > 1e-4
 
 
+def test_weights_changed_in_place_miss(elmo_files):
+    ids = elmo_ids(SENTENCES)
+    model = embedder(*elmo_files, cache="memory").eval()
+    uncached = embedder(*elmo_files, cache="none").eval()
+    before = model(ids)
+    with torch.no_grad():
+        next(model._bilm.parameters()).mul_(1.5)
+        next(uncached._bilm.parameters()).mul_(1.5)
+    after = model(ids)
+    assert (model.activation_cache.misses, model.activation_cache.hits) == (6, 0)
+    assert (after - before).abs().max().item() > 1e-4
+    assert (after - uncached(ids)).abs().max().item() < 1e-6
+
+
 def test_memory_bound_is_respected_and_evicted_sentences_recomputed(elmo_files):
     unbounded = embedder(*elmo_files, cache="memory").eval()
     unbounded(elmo_ids(SENTENCES))

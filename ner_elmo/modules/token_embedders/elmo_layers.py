@@ -1,3 +1,4 @@
+import itertools
 import json
 import logging
 import os
@@ -194,6 +195,7 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         # trained with it loads without it and the other way round.
         self._options_text = options_text
         self._fingerprint: Optional[str] = None
+        self._fingerprint_signature: tuple = ()
         self._warned_unfrozen = False
         self._activation_cache: Optional[ElmoActivationCache] = None
         if cache != "none" and requires_grad:
@@ -220,12 +222,23 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
             self._bilm._elmo_lstm.reset_states()
         return self._bilm(char_ids)
 
+    def _tensors_signature(self) -> tuple:
+        # Changes whenever a biLM tensor is replaced (load, cast, move) or written in place
+        # (torch bumps `_version` on every in-place write, `load_state_dict`'s copies included).
+        return tuple(
+            (tensor.data_ptr(), tensor._version, tensor.dtype, tensor.device, tuple(tensor.shape))
+            for tensor in itertools.chain(self._bilm.parameters(), self._bilm.buffers())
+        )
+
     def _bilm_fingerprint(self) -> str:
-        if self._fingerprint is None:
+        """The biLM's `module_fingerprint`, retaken only when its tensors may have changed."""
+        signature = self._tensors_signature()
+        if self._fingerprint is None or signature != self._fingerprint_signature:
             bilm_class = f"{type(self._bilm).__module__}.{type(self._bilm).__qualname__}"
             # FastElmoBiLm's optional reduced-precision products change its outputs too.
             precision = f"compute_dtype={getattr(self._bilm, 'compute_dtype', None)}"
             self._fingerprint = module_fingerprint(self._bilm, self._options_text, bilm_class, precision)
+            self._fingerprint_signature = signature
         return self._fingerprint
 
     def _bilm_is_frozen(self) -> bool:
@@ -236,15 +249,6 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
                 self._warned_unfrozen = True
             return False
         return True
-
-    # The fingerprint is taken from the biLM's tensors: retake it whenever they may change.
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
-        self._fingerprint = None
-        super()._load_from_state_dict(*args, **kwargs)
-
-    def _apply(self, *args, **kwargs):
-        self._fingerprint = None
-        return super()._apply(*args, **kwargs)
 
     def forward(self, elmo_tokens: torch.Tensor, word_inputs: torch.Tensor = None) -> torch.Tensor:
         """
