@@ -34,7 +34,9 @@ local env(name) = std.extVar(name);
 
   char_cnn_embedder():: {
     type: 'character_encoding',
-    embedding: { embedding_dim: 16 },
+    // The characters indexer fills the token_characters namespace; without this the character
+    // table would be sized by the word vocabulary (as in AllenNLP's published config).
+    embedding: { embedding_dim: 16, vocab_namespace: 'token_characters' },
     encoder: {
       type: 'cnn',
       embedding_dim: 16,
