@@ -8,19 +8,18 @@ in one process on the same real sentences and the same full-size random weights.
 
 Sentences: the first N of a CoNLL file (env NER_ELMO_CONLL_DEV by default), batched in file
 order as a predictor sees them, or with --sort-by-length as allennlp's bucket sampler groups
-them for training.  Weights: seeded random
-ones for the options (default: the original 2x4096_512_2048cnn_2xhighway architecture), written
-once into --cache-dir; speed does not depend on weight values.  Both models run in eval mode
-under no_grad; stock's stateful LSTM is reset before every batch so both compute the same thing
-(the outputs are compared).  Passes are interleaved and repeated, and the fastest pass of each
-kind is reported, because other processes share the CPU.  Ours is timed with a cold character
-cache (cleared before the pass) and warm (every word type already cached).
+them for training.  Weights: seeded random ones for the options (default: the original
+2x4096_512_2048cnn_2xhighway architecture), written once into --cache-dir; speed does not
+depend on weight values.  Both models run in eval mode under no_grad; stock's stateful LSTM is
+reset before every batch so both compute the same thing (the outputs are compared).
 
-Printed: tokens/s (real tokens, <S>/</S> not counted) by wall time and by process CPU time
-(steadier when the CPU is shared; with several threads it includes their spinning), speed-up, memory (RSS, or CUDA
-allocation, taken by each loaded model and its peak growth while running), and the physical
-limit: model FLOPs per token counted from the options against a measured large float32 matmul
-rate.
+Other processes share the CPU, so each pass runs stock, ours with a cold character cache
+(emptied at the start of the pass) and ours warm (every word cached) batch after batch, and a
+speed-up is the median over passes of the ratio within a pass.  Printed: tokens/s (real
+tokens, <S>/</S> not counted) of the median pass by wall time and by process CPU time (steadier
+on a shared CPU; with several threads it includes their spinning), speed-ups, memory (RSS, or
+CUDA allocation, of each loaded model and its peak growth over a pass), and the physical limit:
+model FLOPs per token counted from the options against a measured large float32 matmul rate.
 """
 import argparse
 import gc
@@ -28,16 +27,18 @@ import hashlib
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import torch
 
 from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids
+from ner_elmo.modules.elmo.char_cache import CharacterEmbeddingCache
 from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
 
 # The published architecture of the original ("large") ELMo.
@@ -177,16 +178,24 @@ class PeakMemory:
             self.peak = max(self.peak, _rss_mb())
 
 
-def timed_pass(run, batches, device, cpu_times: List[float]) -> float:
-    """Wall seconds of one pass; its process CPU seconds go to `cpu_times`."""
+def timed_call(run, batch, device) -> Tuple[float, float]:
+    """Wall and process CPU seconds of one call."""
     _synchronize(device)
     start, cpu_start = time.perf_counter(), time.process_time()
     with torch.no_grad():
-        for batch in batches:
-            run(batch)
+        run(batch)
     _synchronize(device)
-    cpu_times.append(time.process_time() - cpu_start)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu_start
+
+
+def memory_pass(run, batches, device) -> float:
+    """Peak memory growth (MB) over one untimed pass."""
+    gc.collect()
+    with PeakMemory(device) as peak:
+        with torch.no_grad():
+            for batch in batches:
+                run(batch)
+    return peak.growth
 
 
 def main() -> None:
@@ -198,7 +207,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "ner_elmo_benchmarks"), help="where generated weights are kept")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved passes of each kind; the fastest counts")
+    parser.add_argument("--repeats", type=int, default=3, help="passes; each interleaves the kinds batch by batch")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None, help="ours only: bfloat16 or float16 matrix products")
     parser.add_argument("--sort-by-length", action="store_true", help="batch sentences of similar length together (as allennlp's bucket sampler does)")
@@ -228,51 +237,76 @@ def main() -> None:
         f"{args.threads} threads, device {device}"
     )
 
-    results: Dict[str, List[float]] = {"stock": [], "ours cold": [], "ours warm": []}
-    cpu: Dict[str, List[float]] = {name: [] for name in results}
+    # Memory of each model: RSS (or CUDA allocation) growth over loading it and running one
+    # batch (which builds any packed weights and allocator pools).
     loaded: Dict[str, float] = {}
-    working: Dict[str, float] = {}
+    runs: Dict[str, Callable] = {}
     if not args.no_stock:
         from allennlp.modules.elmo import _ElmoBiLm  # before measuring: importing allennlp takes memory too
     gc.collect()
     with PeakMemory(device) as load:
         ours = FastElmoBiLm(options_path, weight_path, dtype=args.dtype).to(device).eval()
+        with torch.no_grad():
+            actual = ours(batches[0])
     loaded["ours"] = _memory_mb(device) - load.start
     if not args.no_stock:
         with PeakMemory(device) as load:
             stock = _ElmoBiLm(options_path, weight_path).to(device).eval()
+
+            def run_stock(batch):
+                # Stock ElmoLstm carries its state from batch to batch: start each from zeros.
+                stock._elmo_lstm.reset_states()
+                return stock(batch)
+
+            with torch.no_grad():
+                expected = run_stock(batches[0])
         loaded["stock"] = _memory_mb(device) - load.start
-
-        def run_stock(batch):
-            stock._elmo_lstm.reset_states()
-            return stock(batch)
-
-        with torch.no_grad():
-            expected = run_stock(batches[0])
-            actual = ours(batches[0])
+        runs["stock"] = run_stock
         difference = max(
             (e - a).abs().max().item() for e, a in zip(expected["activations"], actual["activations"])
         )
         print(f"max |stock - ours| over every layer of batch 0: {difference:.2e}")
-        ours.clear_caches()
+    del actual
 
+    # One module, two character caches: "cold" starts every pass empty, "warm" holds every word.
+    warm_cache = ours.char_cache
+    cold_cache = CharacterEmbeddingCache(warm_cache.capacity)
+    with torch.no_grad():
+        for batch in batches:
+            ours(batch)
+
+    def with_cache(cache):
+        def run(batch):
+            ours.char_cache = cache
+            return ours(batch)
+
+        return run
+
+    runs["ours cold"] = with_cache(cold_cache)
+    runs["ours warm"] = with_cache(warm_cache)
+
+    # Interleaved batch by batch, so that every kind sees the same share of the machine.
+    wall: Dict[str, List[float]] = {name: [] for name in runs}
+    cpu: Dict[str, List[float]] = {name: [] for name in runs}
     for repeat in range(args.repeats):
-        if not args.no_stock:
-            gc.collect()
-            with PeakMemory(device) as peak:
-                results["stock"].append(timed_pass(run_stock, batches, device, cpu["stock"]))
-            working["stock"] = max(working.get("stock", 0.0), peak.growth)
-        ours.clear_caches()
-        gc.collect()
-        with PeakMemory(device) as peak:
-            results["ours cold"].append(timed_pass(ours, batches, device, cpu["ours cold"]))
-            results["ours warm"].append(timed_pass(ours, batches, device, cpu["ours warm"]))
-        working["ours"] = max(working.get("ours", 0.0), peak.growth)
-        print(
-            f"pass {repeat + 1}: "
-            + ", ".join(f"{name} {times[-1]:.2f}s" for name, times in results.items() if times),
-            flush=True,
-        )
+        cold_cache.clear()
+        totals = {name: [0.0, 0.0] for name in runs}
+        for batch in batches:
+            for name, run in runs.items():
+                seconds, cpu_seconds = timed_call(run, batch, device)
+                totals[name][0] += seconds
+                totals[name][1] += cpu_seconds
+        for name, (seconds, cpu_seconds) in totals.items():
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+        print(f"pass {repeat + 1}: " + ", ".join(f"{name} {wall[name][-1]:.2f}s" for name in runs), flush=True)
+
+    working = {}
+    if "stock" in runs:
+        working["stock"] = memory_pass(runs["stock"], batches, device)
+    cold_cache.clear()
+    working["ours"] = memory_pass(runs["ours cold"], batches, device)
+    ours.char_cache = warm_cache
 
     rate = matmul_rate(device)
     flops = flops_per_position(options)
@@ -282,45 +316,42 @@ def main() -> None:
 
     print()
     print(
-        f"{'':<11}{'tokens/s':>10}{'speed-up':>10}{'best pass':>11}{'CPU s':>8}"
-        f"{'tokens/CPU s':>14}{'speed-up':>10}   all passes (wall s)"
+        f"{'':<11}{'tokens/s':>10}{'speed-up':>10}{'tokens/CPU s':>14}{'speed-up':>10}"
+        f"   wall s of each pass"
     )
-    stock_speed = tokens / min(results["stock"]) if results["stock"] else None
-    stock_cpu_speed = tokens / min(cpu["stock"]) if cpu["stock"] else None
-    for name, times in results.items():
-        if not times:
-            continue
-        speed, cpu_speed = tokens / min(times), tokens / min(cpu[name])
-        speed_up = f"{speed / stock_speed:.1f}x" if stock_speed else "-"
-        cpu_speed_up = f"{cpu_speed / stock_cpu_speed:.1f}x" if stock_cpu_speed else "-"
-        listed = " ".join(f"{t:.2f}" for t in times)
-        print(
-            f"{name:<11}{speed:>10.1f}{speed_up:>10}{min(times):>10.2f}s{min(cpu[name]):>8.2f}"
-            f"{cpu_speed:>14.1f}{cpu_speed_up:>10}   {listed}"
-        )
+    for name in runs:
+        speed = tokens / statistics.median(wall[name])
+        cpu_speed = tokens / statistics.median(cpu[name])
+        if "stock" in runs:
+            # Ratios within each pass (same share of the machine), then their median.
+            speed_up = f"{statistics.median(s / o for s, o in zip(wall['stock'], wall[name])):.1f}x"
+            cpu_speed_up = f"{statistics.median(s / o for s, o in zip(cpu['stock'], cpu[name])):.1f}x"
+        else:
+            speed_up = cpu_speed_up = "-"
+        listed = " ".join(f"{t:.2f}" for t in wall[name])
+        print(f"{name:<11}{speed:>10.1f}{speed_up:>10}{cpu_speed:>14.1f}{cpu_speed_up:>10}   {listed}")
     print()
     kind = "CUDA allocation" if device.type == "cuda" else "RSS"
     for name in loaded:
         print(
-            f"{name}: {kind} {loaded[name]:.0f} MB for the loaded model, "
-            f"peak growth {working.get(name, 0.0):.0f} MB while running"
+            f"{name}: {kind} {loaded[name]:.0f} MB for the model (loaded, one batch run), "
+            f"then peak growth {working.get(name, 0.0):.0f} MB over a pass"
         )
     print(f"process peak RSS (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     print()
     print(
         f"model FLOPs per token (with <S>/</S> overhead {positions / tokens:.2f} positions per token): "
-        f"char CNN {per_token['char_cnn'] / 1e6:.1f}M, LSTM input products {per_token['lstm_input'] / 1e6:.1f}M, "
-        f"LSTM recurrent + projection {per_token['lstm_recurrent'] / 1e6:.1f}M"
+        f"char CNN {per_token['char_cnn'] / 1e6:.3g}M, LSTM input products {per_token['lstm_input'] / 1e6:.3g}M, "
+        f"LSTM recurrent + projection {per_token['lstm_recurrent'] / 1e6:.3g}M"
     )
     print(f"measured float32 matmul (2048^3): {rate:.0f} GFLOP/s on {args.threads} threads")
     print(
         f"physical limit at that rate: {rate * 1e9 / cold_flops:.0f} tokens/s with the CNN, "
         f"{rate * 1e9 / warm_flops:.0f} tokens/s with every word cached"
     )
-    for name, times in results.items():
-        if times:
-            used = cold_flops if name != "ours warm" else warm_flops
-            print(f"{name}: {used * tokens / min(times) / 1e9:.0f} GFLOP/s useful, {100 * used * tokens / min(times) / 1e9 / rate:.0f}% of the matmul rate")
+    for name in runs:
+        used = (warm_flops if name == "ours warm" else cold_flops) * tokens / min(wall[name]) / 1e9
+        print(f"{name} (fastest pass): {used:.0f} GFLOP/s useful, {100 * used / rate:.0f}% of the matmul rate")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import torch
 from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids, token_to_char_ids
 from ner_elmo.modules.elmo import lstm as lstm_module
 from ner_elmo.modules.elmo.packing import pack_by_length
+from ner_elmo.modules.elmo.step_products import onednn_packing_available
 from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
 
 TOLERANCE = 1e-4
@@ -206,6 +207,31 @@ def test_first_layer_products_per_distinct_word_give_the_same_numbers(fast, monk
         assert not fast.lstm._worth_deduplicating(6, rows)
         per_position = fast(char_ids)
     assert max(_max_differences(per_distinct, per_position)) <= 1e-6
+
+
+def test_onednn_packed_step_products_give_the_same_numbers(elmo_files, fast, monkeypatch):
+    # Used for large weights only: make the fixture's count.
+    monkeypatch.setattr(lstm_module, "ONEDNN_MIN_WEIGHT_ELEMENTS", 0)
+    char_ids = batch_to_char_ids(_sentences(11, [8, 5, 2]))
+    with torch.no_grad():
+        packed = fast(char_ids)
+        plain = FastElmoBiLm(*elmo_files, onednn_packed_weights=False)(char_ids)
+    if onednn_packing_available():
+        assert len(fast.lstm._onednn_step_products) == 2  # one per layer
+    assert max(_max_differences(plain, packed)) <= 1e-6
+
+
+def test_unfreezing_drops_the_cached_and_packed_copies(fast, monkeypatch):
+    monkeypatch.setattr(lstm_module, "ONEDNN_MIN_WEIGHT_ELEMENTS", 0)
+    char_ids = batch_to_char_ids([["Paris", "again"]])
+    with torch.no_grad():
+        fast(char_ids)
+    assert len(fast.char_cache) == 4
+    assert len(fast.lstm._onednn_step_products) == (2 if onednn_packing_available() else 0)
+    fast.requires_grad_(True)
+    fast(char_ids)
+    assert len(fast.char_cache) == 0
+    assert fast.lstm._onednn_step_products == {}
 
 
 def test_packed_layout_runs_the_backward_direction_from_each_end():

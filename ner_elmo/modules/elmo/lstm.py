@@ -5,13 +5,19 @@ time steps as one matrix product.  The numbers are those of allennlp's `ElmoLstm
 of `LstmCellWithProjection`s (memory cell clipped to `cell_clip`, projected state clipped
 to `proj_clip`, each layer after the first adding its input to its output).
 """
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy
 import torch
 
-from ner_elmo.modules.elmo.packing import PackedLayout
 from ner_elmo.modules.elmo.hdf5_layout import lstm_cell_group
+from ner_elmo.modules.elmo.packing import PackedLayout
+from ner_elmo.modules.elmo.step_products import (
+    BatchedStepProducts,
+    OneDnnStepProducts,
+    batched_matmul,
+    onednn_packing_available,
+)
 
 # Rows of input products computed at once: enough for an efficient matrix product,
 # few enough to bound memory (2 * rows * 4 * cell_dim floats; 64 MB for the 4096-cell model).
@@ -19,6 +25,9 @@ DEFAULT_BLOCK_ROWS = 512
 # First-layer input products are computed per distinct word when that saves at least a fifth
 # of the rows and keeps them under this many bytes (2048 distinct words of the 4096-cell model).
 DISTINCT_PRODUCTS_MAX_BYTES = 256 * 2**20
+# oneDNN-packed step products pay off only for large weights (4096-cell ELMo: 8M elements
+# per recurrent matrix); for small ones their extra calls cost more than packing saves.
+ONEDNN_MIN_WEIGHT_ELEMENTS = 2**20
 
 
 def _tf_gates_to_ours(array: numpy.ndarray, cell_dim: int) -> numpy.ndarray:
@@ -31,13 +40,6 @@ def _tf_gates_to_ours(array: numpy.ndarray, cell_dim: int) -> numpy.ndarray:
 InputProducts = Callable[[int, int], torch.Tensor]
 
 
-def _matmul(inputs: torch.Tensor, weight: torch.Tensor, compute_dtype: Optional[torch.dtype]) -> torch.Tensor:
-    """Batched `inputs @ weight`, in `compute_dtype` when given (result float32)."""
-    if compute_dtype is None:
-        return torch.bmm(inputs, weight)
-    return torch.bmm(inputs.to(compute_dtype), weight).float()
-
-
 def packed_input_products(
     inputs: torch.Tensor, input_weight: torch.Tensor, bias: torch.Tensor, compute_dtype: Optional[torch.dtype]
 ) -> InputProducts:
@@ -46,7 +48,7 @@ def packed_input_products(
     def products(start: int, end: int) -> torch.Tensor:
         if compute_dtype is None:
             return torch.baddbmm(bias, inputs[:, start:end], input_weight)
-        return _matmul(inputs[:, start:end], input_weight, compute_dtype) + bias
+        return batched_matmul(inputs[:, start:end], input_weight, compute_dtype) + bias
 
     return products
 
@@ -68,7 +70,7 @@ def distinct_input_products(
     if compute_dtype is None:
         distinct_products = torch.baddbmm(bias, two_directions, input_weight)
     else:
-        distinct_products = _matmul(two_directions, input_weight, compute_dtype) + bias
+        distinct_products = batched_matmul(two_directions, input_weight, compute_dtype) + bias
     flat_products = distinct_products.view(2 * num_distinct, -1)
     # Rows of the backward direction live in the second half.
     flat_index = row_index + torch.tensor([[0], [num_distinct]], device=row_index.device)
@@ -83,12 +85,11 @@ def distinct_input_products(
 def run_bidirectional_layer(
     input_products: InputProducts,
     batch_sizes: List[int],
-    recurrent_weight: torch.Tensor,
-    projection_weight: torch.Tensor,
+    step_products: Union[BatchedStepProducts, OneDnnStepProducts],
+    cell_dim: int,
     cell_clip: float,
     proj_clip: float,
     block_rows: int = DEFAULT_BLOCK_ROWS,
-    compute_dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
     """
     Both directions of one layer, stacked on the first dimension (0 forward, 1 backward).
@@ -98,15 +99,11 @@ def run_bidirectional_layer(
     directions have the same `batch_sizes` and every step is one batched product for the two.
     `input_products(start, end)` gives the input products plus bias `(2, end - start,
     4 * cell_dim)` of packed rows `[start, end)`; it is called for blocks of about
-    `block_rows` rows.  Weights: `(2, hidden_dim, 4 * cell_dim)` and `(2, cell_dim,
-    hidden_dim)`, gate columns ordered input, forget, output, memory.  Returns the packed
-    projected states `(2, num_rows, hidden_dim)`.  Clip values of 0 mean no clipping, as in
-    allennlp.
-
-    With `compute_dtype` (bfloat16 / float16) the matrix products run in that precision (the
-    weights must already be in it); the gates and the memory cells stay float32.
+    `block_rows` rows.  `step_products` does each step's recurrent and projection products.
+    Gate columns are ordered input, forget, output, memory.  Returns the packed projected
+    states `(2, num_rows, hidden_dim)`.  Clip values of 0 mean no clipping, as in allennlp.
+    The gates and the memory cells are float32 whatever the precision of the products.
     """
-    cell_dim = projection_weight.size(1)
     outputs: List[torch.Tensor] = []
     state = torch.empty(0)
     memory = torch.empty(0)
@@ -131,10 +128,7 @@ def run_bidirectional_layer(
         else:
             state = state[:, :active]
             memory = memory[:, :active]
-            if compute_dtype is None:
-                gates = torch.baddbmm(step_inputs, state, recurrent_weight)
-            else:
-                gates = _matmul(state, recurrent_weight, compute_dtype) + step_inputs
+            gates = step_products.recurrent(state, step_inputs)
         sigmoid_gates = torch.sigmoid(gates[:, :, : 3 * cell_dim])
         memory_init = torch.tanh(gates[:, :, 3 * cell_dim :])
         input_gate = sigmoid_gates[:, :, :cell_dim]
@@ -146,7 +140,7 @@ def run_bidirectional_layer(
             memory = torch.addcmul(input_gate * memory_init, forget_gate, memory)
         if cell_clip:
             memory = torch.clamp(memory, -cell_clip, cell_clip)
-        state = _matmul(output_gate * torch.tanh(memory), projection_weight, compute_dtype)
+        state = step_products.project(output_gate * torch.tanh(memory))
         if proj_clip:
             state = torch.clamp(state, -proj_clip, proj_clip)
         outputs.append(state)
@@ -169,6 +163,11 @@ class StatelessElmoLstm(torch.nn.Module):
         Whether the parameters are trained.
     block_rows : `int`, optional (default = `512`)
         Packed rows whose input products are computed in one matrix product.
+    onednn_packed_weights : `bool`, optional (default = `True`)
+        On CPU with frozen float32 weights of at least `ONEDNN_MIN_WEIGHT_ELEMENTS` per
+        recurrent matrix, run the per-step products on oneDNN-packed copies of the recurrent
+        and projection weights (see `step_products`), when this PyTorch has the op.  Costs a
+        second copy of those weights (160 MB for the 4096-cell model).
     """
 
     def __init__(
@@ -177,6 +176,7 @@ class StatelessElmoLstm(torch.nn.Module):
         weights: Dict[str, numpy.ndarray],
         requires_grad: bool = False,
         block_rows: int = DEFAULT_BLOCK_ROWS,
+        onednn_packed_weights: bool = True,
     ) -> None:
         super().__init__()
         lstm = options["lstm"]
@@ -187,6 +187,7 @@ class StatelessElmoLstm(torch.nn.Module):
         self.cell_clip = float(lstm.get("cell_clip") or 0.0)
         self.proj_clip = float(lstm.get("proj_clip") or 0.0)
         self.block_rows = block_rows
+        self.onednn_packed_weights = onednn_packed_weights
 
         def parameter(array: numpy.ndarray) -> torch.nn.Parameter:
             tensor = torch.from_numpy(numpy.ascontiguousarray(array, dtype=numpy.float32))
@@ -214,8 +215,11 @@ class StatelessElmoLstm(torch.nn.Module):
         self.biases = torch.nn.ParameterList(biases)
         self.projection_weights = torch.nn.ParameterList(projections)
         self._low_precision_weights: Dict[torch.dtype, List[Tuple[torch.Tensor, ...]]] = {}
+        self._onednn_step_products: Dict[int, OneDnnStepProducts] = {}
 
     def _weights(self, layer: int, compute_dtype: Optional[torch.dtype]) -> Tuple[torch.Tensor, ...]:
+        """Input, recurrent, bias and projection weights of `layer`; the matrices in
+        `compute_dtype` when given (cast once and kept while the weights are frozen)."""
         weights = (
             self.input_weights[layer],
             self.recurrent_weights[layer],
@@ -225,23 +229,40 @@ class StatelessElmoLstm(torch.nn.Module):
         if compute_dtype is None:
             return weights
         if any(w.requires_grad for w in weights):
-            return tuple(w.to(compute_dtype) if k != 2 else w for k, w in enumerate(weights))
-        # Frozen: cast once and keep the copies.
-        if compute_dtype not in self._low_precision_weights:
-            self._low_precision_weights[compute_dtype] = [
-                tuple(
-                    w.detach().to(compute_dtype) if k != 2 else w.detach()
-                    for k, w in enumerate(
-                        (self.input_weights[i], self.recurrent_weights[i], self.biases[i], self.projection_weights[i])
-                    )
-                )
-                for i in range(self.num_layers)
-            ]
-        return self._low_precision_weights[compute_dtype][layer]
+            # Weights that may be trained invalidate any kept copy.
+            self._low_precision_weights.pop(compute_dtype, None)
+            return tuple(w if k == 2 else w.to(compute_dtype) for k, w in enumerate(weights))
+        copies = self._low_precision_weights.setdefault(compute_dtype, [])
+        if not copies:
+            for i in range(self.num_layers):
+                frozen = (self.input_weights[i], self.recurrent_weights[i], self.biases[i], self.projection_weights[i])
+                copies.append(tuple(w if k == 2 else w.to(compute_dtype) for k, w in enumerate(frozen)))
+        return copies[layer]
 
     def clear_weight_copies(self) -> None:
-        """Forget reduced-precision weight copies (after the weights changed or moved)."""
+        """Forget reduced-precision and packed weight copies (after the weights changed or moved)."""
         self._low_precision_weights = {}
+        self._onednn_step_products = {}
+
+    def _step_products(
+        self, layer: int, recurrent_weight: torch.Tensor, projection_weight: torch.Tensor, compute_dtype
+    ) -> Union[BatchedStepProducts, OneDnnStepProducts]:
+        use_onednn = (
+            self.onednn_packed_weights
+            and compute_dtype is None
+            and recurrent_weight.device.type == "cpu"
+            and recurrent_weight.dtype == torch.float32
+            and recurrent_weight[0].numel() >= ONEDNN_MIN_WEIGHT_ELEMENTS
+            and not (recurrent_weight.requires_grad or projection_weight.requires_grad)
+            and onednn_packing_available()
+        )
+        if not use_onednn:
+            # Weights that may be trained invalidate any packed copy.
+            self._onednn_step_products.pop(layer, None)
+            return BatchedStepProducts(recurrent_weight, projection_weight, compute_dtype)
+        if layer not in self._onednn_step_products:
+            self._onednn_step_products[layer] = OneDnnStepProducts(recurrent_weight, projection_weight)
+        return self._onednn_step_products[layer]
 
     def _worth_deduplicating(self, num_distinct: int, num_rows: int) -> bool:
         products_bytes = num_distinct * 2 * 4 * self.cell_dim * 4
@@ -281,12 +302,11 @@ class StatelessElmoLstm(torch.nn.Module):
             layer_outputs = run_bidirectional_layer(
                 input_products,
                 layout.batch_sizes,
-                recurrent_weight,
-                projection_weight,
+                self._step_products(layer, recurrent_weight, projection_weight, compute_dtype),
+                self.cell_dim,
                 self.cell_clip,
                 self.proj_clip,
                 self.block_rows,
-                compute_dtype,
             )
             if layer > 0:
                 # Residual connection between layers.
