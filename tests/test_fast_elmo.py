@@ -119,6 +119,13 @@ def test_matches_stock_with_an_empty_sentence_and_extra_padding(stock, fast):
     assert actual["activations"][2][:, 6:].eq(0).all()
 
 
+def test_an_empty_batch_gives_empty_activations(fast):
+    with torch.no_grad():
+        output = fast(torch.zeros(0, 4, 50, dtype=torch.long))
+    assert [a.shape for a in output["activations"]] == [(0, 6, 32)] * 3
+    assert output["mask"].shape == (0, 6)
+
+
 def test_clipping_is_exercised(stock, fast):
     char_ids = batch_to_char_ids(_sentences(4, [12, 9, 5]))
     with torch.no_grad():

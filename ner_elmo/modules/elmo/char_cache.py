@@ -63,6 +63,8 @@ class CharacterEmbeddingCache:
         row, the index of its embedding among them `(num_tokens,)`.
         """
         num_tokens = char_ids.size(0)
+        if num_tokens == 0:
+            return compute(char_ids), char_ids.new_zeros(0)
         host_ids = char_ids.detach().to("cpu", torch.int16).numpy()
         row_bytes = host_ids.shape[1] * host_ids.dtype.itemsize
         buffer = numpy.ascontiguousarray(host_ids).tobytes()

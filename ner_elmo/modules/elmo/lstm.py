@@ -71,7 +71,7 @@ def distinct_input_products(
         distinct_products = torch.baddbmm(bias, two_directions, input_weight)
     else:
         distinct_products = batched_matmul(two_directions, input_weight, compute_dtype) + bias
-    flat_products = distinct_products.view(2 * num_distinct, -1)
+    flat_products = distinct_products.view(2 * num_distinct, distinct_products.size(-1))
     # Rows of the backward direction live in the second half.
     flat_index = row_index + torch.tensor([[0], [num_distinct]], device=row_index.device)
 
@@ -297,7 +297,7 @@ class StatelessElmoLstm(torch.nn.Module):
                     distinct, distinct_of_position[packed_index], input_weight, bias, compute_dtype
                 )
             else:
-                layer_inputs = inputs.index_select(0, packed_index.view(-1)).view(2, num_rows, -1)
+                layer_inputs = inputs.index_select(0, packed_index.view(-1)).view(2, num_rows, inputs.size(-1))
                 input_products = packed_input_products(layer_inputs, input_weight, bias, compute_dtype)
             layer_outputs = run_bidirectional_layer(
                 input_products,
