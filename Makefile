@@ -28,6 +28,7 @@ install: $(VENV)/.installed
 # has no Python 3.11 wheels); installing it with --no-deps reproduces that resolution exactly.
 $(VENV)/.installed: requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps $(FIND_LINKS) -r requirements/lock.txt
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
