@@ -33,3 +33,9 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def elmo_files():
+    """(options.json, lm_weights.hdf5) of the committed tiny ELMo fixture (made by weights_io)."""
+    return str(FIXTURES / "elmo" / "options.json"), str(FIXTURES / "elmo" / "lm_weights.hdf5")

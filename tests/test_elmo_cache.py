@@ -6,7 +6,6 @@ import copy
 import logging
 import os
 import shutil
-from pathlib import Path
 
 import h5py
 import numpy
@@ -22,7 +21,6 @@ from ner_elmo.modules.elmo_cache import (
     sentence_lengths,
 )
 
-ELMO_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "elmo"
 
 NAMESPACE = "0123456789abcdef0123456789abcdef"
 KEY = NAMESPACE + "/" + "fedcba9876543210fedcba9876543210fedcba98"
@@ -263,12 +261,6 @@ def test_a_copied_model_shares_the_cache_and_a_pickled_one_starts_empty():
 # The "ner_elmo" embedder with the tiny ELMo fixture.
 
 
-@pytest.fixture(scope="module")
-def elmo_files():
-    options, weights = ELMO_FIXTURE / "options.json", ELMO_FIXTURE / "lm_weights.hdf5"
-    if not (options.is_file() and weights.is_file()):
-        pytest.skip("the tiny ELMo fixture (fixtures/elmo) is not there yet")
-    return str(options), str(weights)
 
 
 SENTENCES = [

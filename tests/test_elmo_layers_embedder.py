@@ -4,7 +4,6 @@ layer, agreement with allennlp's "elmo_token_embedder" and biLM, statelessness, 
 training behaviour.
 """
 import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +15,6 @@ from allennlp.nn.util import remove_sentence_boundaries
 
 from ner_elmo.modules.token_embedders.elmo_layers import ElmoLayersTokenEmbedder
 
-ELMO_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "elmo"
 HAS_FAST_BILM = importlib.util.find_spec("ner_elmo.modules.elmo.bilm") is not None
 
 SENTENCES = [
@@ -28,12 +26,6 @@ SENTENCES = [
 LAYERS = {"word_emb": 0, "lstm_outputs1": 1, "lstm_outputs2": 2}
 
 
-@pytest.fixture(scope="module")
-def elmo_files():
-    options, weights = ELMO_FIXTURE / "options.json", ELMO_FIXTURE / "lm_weights.hdf5"
-    if not (options.is_file() and weights.is_file()):
-        pytest.skip("the tiny ELMo fixture (fixtures/elmo) is not there yet")
-    return str(options), str(weights)
 
 
 @pytest.fixture(scope="module")
