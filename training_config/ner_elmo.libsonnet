@@ -14,8 +14,10 @@ local env(name) = std.extVar(name);
     + (if chars then { token_characters: { type: 'characters', min_padding_length: 3 } } else {})
     + (if elmo then { elmo: { type: 'elmo_characters' } } else {}),
 
+  // allennlp's 'embedding' whose pretrained_file, missing or unreachable, fails with a message
+  // naming NER_ELMO_GLOVE while the model is built.
   glove_embedder():: {
-    type: 'embedding',
+    type: 'ner_embedding',
     embedding_dim: $.glove_dim,
     trainable: true,
   } + (if env('NER_ELMO_GLOVE') == '' then {} else { pretrained_file: env('NER_ELMO_GLOVE') }),

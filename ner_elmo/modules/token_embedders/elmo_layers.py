@@ -6,7 +6,6 @@ from typing import Any, Dict, List, Optional
 
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.file_utils import cached_path
 from allennlp.modules.scalar_mix import ScalarMix
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 from allennlp.nn.util import remove_sentence_boundaries
@@ -18,6 +17,7 @@ from ner_elmo.modules.elmo_cache import (
     MemoryActivationStore,
     module_fingerprint,
 )
+from ner_elmo.modules.token_embedders.pretrained_files import local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,9 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
     options_file : `str`
         An ELMo JSON options file (path or URL).
     weight_file : `str`
-        An ELMo HDF5 weight file (path or URL).
+        An ELMo HDF5 weight file (path or URL).  Both files are fetched while the embedder is
+        built; one that cannot be had raises `ConfigurationError` naming it, the reason and the
+        setting to point at a local copy (see `pretrained_files.local_copy`).
     do_layer_norm : `bool`, optional (default = `False`)
         Layer-normalise each layer before mixing (`ScalarMix`); only with `output_layer: "elmo"`.
     dropout : `float`, optional (default = `0.5`)
@@ -131,7 +133,10 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         cache_dtype: str = "float32",
     ) -> None:
         super().__init__()
-        with open(cached_path(options_file), "r", encoding="utf-8") as options_stream:
+        # Local copies (downloaded once, into allennlp's cache), so that a missing file or an
+        # unreachable URL fails here, naming the variable to set; FastElmoBiLm opens paths only.
+        local_options = local_copy(options_file, "ELMo options file", "options_file", "NER_ELMO_ELMO_OPTIONS")
+        with open(local_options, "r", encoding="utf-8") as options_stream:
             options_text = options_stream.read()
         try:
             num_lstm_layers = int(json.loads(options_text)["lstm"]["n_layers"])
@@ -156,6 +161,7 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
                 f"not to {output_layer!r}"
             )
 
+        local_weights = local_copy(weight_file, "ELMo weights file", "weight_file", "NER_ELMO_ELMO_WEIGHTS")
         self._implementation = implementation
         if implementation == "fast":
             try:
@@ -165,11 +171,11 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
                     f'implementation "fast" needs ner_elmo.modules.elmo.bilm.FastElmoBiLm ({error}); '
                     'use implementation "stock"'
                 ) from error
-            self._bilm = FastElmoBiLm(options_file, weight_file, requires_grad=requires_grad)
+            self._bilm = FastElmoBiLm(local_options, local_weights, requires_grad=requires_grad)
         else:
             from allennlp.modules.elmo import _ElmoBiLm
 
-            self._bilm = _ElmoBiLm(options_file, weight_file, requires_grad=requires_grad)
+            self._bilm = _ElmoBiLm(local_options, local_weights, requires_grad=requires_grad)
 
         num_layers = num_lstm_layers + 1
         self._layers = list(range(num_layers)) if single_layer is None else [single_layer]
