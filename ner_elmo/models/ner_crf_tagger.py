@@ -8,6 +8,7 @@ from allennlp.modules.conditional_random_field import ConditionalRandomField
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
 from ner_elmo.models.conlleval_metrics import ConllevalMetricsMixin
+from ner_elmo.models.label_encoding import check_label_encoding
 from ner_elmo.modules.conditional_random_field.batched_viterbi_crf import (
     BatchedViterbiConditionalRandomField,
 )
@@ -28,7 +29,8 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
 
     vocab, text_field_embedder, encoder, and every other `crf_tagger` key :
         As for allennlp-models' `CrfTagger` (`label_encoding` defaults to `"BIOUL"` here, and
-        constrained decoding and span F1 follow from it).
+        constrained decoding and span F1 follow from it).  A `label_encoding` the vocabulary's
+        tags cannot be in raises `ConfigurationError` (`label_encoding.check_label_encoding`).
     viterbi : `str`, optional (default = `"batched"`)
         `"batched"` decodes the batch in one vectorised pass; `"stock"` keeps allennlp's
         per-sentence decoder.
@@ -49,6 +51,7 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         **kwargs,
     ) -> None:
         super().__init__(vocab, text_field_embedder, encoder, label_encoding=label_encoding, **kwargs)
+        check_label_encoding(vocab, self.label_namespace, label_encoding)
         if viterbi not in ("batched", "stock"):
             raise ValueError(f'viterbi must be "batched" or "stock", got {viterbi!r}')
         self.viterbi = viterbi

@@ -8,6 +8,7 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn.util import get_text_field_mask
 
 from ner_elmo.models.conlleval_metrics import ConllevalMetricsMixin
+from ner_elmo.models.label_encoding import check_label_encoding
 
 
 @Model.register("ner_simple_tagger")
@@ -22,7 +23,9 @@ class NerSimpleTagger(ConllevalMetricsMixin, SimpleTagger):
     # Parameters
 
     vocab, text_field_embedder, encoder, and every other `simple_tagger` key :
-        As for allennlp's `SimpleTagger`; `label_encoding` defaults to `"BIOUL"` here.
+        As for allennlp's `SimpleTagger`; `label_encoding` defaults to `"BIOUL"` here, and one
+        the vocabulary's tags cannot be in raises `ConfigurationError`
+        (`label_encoding.check_label_encoding`).
     conlleval : `bool`, optional (default = `True`)
         Also report `conlleval-*` metrics (overall and per entity type).
     """
@@ -39,6 +42,7 @@ class NerSimpleTagger(ConllevalMetricsMixin, SimpleTagger):
         **kwargs,
     ) -> None:
         super().__init__(vocab, text_field_embedder, encoder, label_encoding=label_encoding, **kwargs)
+        check_label_encoding(vocab, self.label_namespace, label_encoding)
         self.label_encoding = label_encoding
         self._init_conlleval(vocab, label_encoding, conlleval)
 
