@@ -1,4 +1,5 @@
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,44 @@ def test_one_column_where_tags_are_required(tmp_path):
 def test_inconsistent_column_count(tmp_path):
     path = write(tmp_path, "EU NNP B-ORG\n\nrejects VBZ O\ncall NN O extra\n")
     assert error_of(path) == f"{path}, line 4: found 4 columns, expected 3 as on line 1: 'call NN O extra'"
+
+
+ONE_TOKEN_PER_LINE = "write one token per line with its tags, sentences separated by blank lines"
+
+
+def test_sentences_written_one_per_line(tmp_path):
+    path = write(tmp_path, "Anna sings in Paris NNP VBZ IN NNP O O O I-LOC\n")
+    assert error_of(path) == (
+        f"{path}, line 1: every sentence is one line of 12 columns: this looks like one sentence per line; "
+        + ONE_TOKEN_PER_LINE
+    )
+    # Sentences of one length, separated by blank lines; also when only the tokens are read.
+    path = write(tmp_path, "-DOCSTART- -X- -X- O\n\nAnna sings NNP VBZ I-PER O\n\nBob runs NNP VBZ I-PER O\n", "2.txt")
+    message = "every sentence is one line of 6 columns: this looks like one sentence per line; " + ONE_TOKEN_PER_LINE
+    assert error_of(path) == f"{path}, line 3: {message}"
+    assert error_of(path, tag_label=None) == f"{path}, line 3: {message}"
+    # Sentences of different lengths, with or without blank lines between them.
+    for separator in ("\n", "\n\n"):
+        path = write(tmp_path, f"Anna sings in Paris NNP VBZ IN NNP O O O I-LOC{separator}Bob runs NNP VBZ I-PER O\n")
+        line = separator.count("\n") + 1
+        assert error_of(path) == (
+            f"{path}, line {line}: found 6 columns, expected 12 as on line 1: 'Bob runs NNP VBZ I-PER O'; "
+            f"if each line is a sentence, {ONE_TOKEN_PER_LINE}"
+        )
+
+
+def test_more_than_four_columns_with_multi_line_sentences(tmp_path):
+    path = write(tmp_path, "Anna NNP B-NP x I-PER\nsings VBZ B-VP x O\n\nBob NNP B-NP x I-PER\n")
+    assert words_and(read(path)) == [(["Anna", "sings"], ["U-PER", "O"]), (["Bob"], ["U-PER"])]
+    # A later line with the wrong count is an ordinary column error.
+    path = write(tmp_path, "Anna NNP B-NP x I-PER\nsings VBZ B-VP x O\nto TO B-PP O\n", "short.txt")
+    assert error_of(path) == f"{path}, line 3: found 4 columns, expected 5 as on line 1: 'to TO B-PP O'"
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "eng.train"
+    with pytest.raises(FileNotFoundError, match=f"^file {re.escape(str(path))} not found$"):
+        read(path)
 
 
 def test_mixed_separators(tmp_path):

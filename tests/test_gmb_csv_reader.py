@@ -1,4 +1,5 @@
 import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -159,6 +160,12 @@ def test_missing_column(tmp_path):
         "expected 'Sentence #,Word,POS,Tag'"
     )
     assert read(path, tag_label="pos")[0]["tags"].labels == ["NNP"]
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "ner_dataset.csv"
+    with pytest.raises(FileNotFoundError, match=f"^file {re.escape(str(path))} not found$"):
+        read(f"{path}#train")
 
 
 def test_sentence_id_that_is_not_a_number(tmp_path):

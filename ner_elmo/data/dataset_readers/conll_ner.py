@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 _SPACES = re.compile(" +")
 _SEPARATOR_NAMES = {"tab": "a tab", "space": "spaces", "whitespace": "whitespace"}
+# CoNLL-2003 has 4 columns; a file with more whose every sentence is a single line holds
+# sentences written one per line.
+_MAX_TOKEN_COLUMNS = 4
+_ONE_TOKEN_PER_LINE = "write one token per line with its tags, sentences separated by blank lines"
 
 
 @DatasetReader.register("ner_conll")
@@ -52,8 +56,12 @@ class ConllNerDatasetReader(NerDatasetReader):
 
     Malformed input raises `ner_elmo.data.errors.DataFormatError` (a `ValueError`) naming the
     file and the 1-based line: a line with too few or too many columns, mixed separators, an
-    invalid tag (`X-PER`, `B-`, `b-PER`, `PER`), an undecodable byte, or a file without any
-    sentence.
+    invalid tag (`X-PER`, `B-`, `b-PER`, `PER`), an undecodable byte, a file without any
+    sentence, or sentences written one per line (`Anna sings in Paris NNP VBZ IN NNP O O O
+    I-LOC`). The last is told by its shape: more than 4 columns and every sentence a single
+    line (real multi-column files have multi-line sentences), so a file made only of
+    one-token sentences with 5 or more columns is rejected too; one per line with sentences of
+    different lengths fails as a line with the wrong number of columns.
 
     Registered as a `DatasetReader` with name "ner_conll" (allennlp-models' own CoNLL-2003
     reader is "conll2003").
@@ -167,6 +175,7 @@ class ConllNerDatasetReader(NerDatasetReader):
         n_columns = 0  # set by the first token line
         first_line = 0
         first_kind = ""
+        token_lines = 0
 
         def end_sentence() -> None:
             nonlocal words, lines, columns
@@ -213,12 +222,15 @@ class ConllNerDatasetReader(NerDatasetReader):
                     "separator throughout the file",
                 )
             elif len(fields) != n_columns:
-                raise DataFormatError(
-                    path,
-                    number,
+                message = (
                     f"found {self._columns(len(fields))}, expected {n_columns} as on line "
-                    f"{first_line}: {content!r}",
+                    f"{first_line}: {content!r}"
                 )
+                if token_lines == 1 and n_columns > _MAX_TOKEN_COLUMNS:
+                    # Sentences of different lengths written one per line fail here.
+                    message += f"; if each line is a sentence, {_ONE_TOKEN_PER_LINE}"
+                raise DataFormatError(path, number, message)
+            token_lines += 1
             words.append(fields[0])
             lines.append(number)
             for label, index in indices.items():
@@ -231,6 +243,14 @@ class ConllNerDatasetReader(NerDatasetReader):
                 max(1, len(raw_lines)),
                 f"no sentences ({what}): expected lines of a token and its tags, sentences "
                 "separated by blank lines",
+            )
+        if n_columns > _MAX_TOKEN_COLUMNS and all(len(sentence.words) == 1 for sentence in sentences):
+            # Read on, each such line would be one token tagged with its sentence's last tag.
+            raise DataFormatError(
+                path,
+                first_line,
+                f"every sentence is one line of {n_columns} columns: this looks like one sentence "
+                f"per line; {_ONE_TOKEN_PER_LINE}",
             )
         return sentences, descriptions
 
