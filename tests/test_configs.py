@@ -73,3 +73,15 @@ def test_official_downloads_are_the_defaults(monkeypatch):
     assert embedders["tokens"]["pretrained_file"].endswith("glove.6B.50d.txt.gz")
     assert params["model"]["encoder"]["input_size"] == 50 + 128 + 1024
     assert os.environ["NER_ELMO_ELMO_IMPL"] == "fast"
+
+
+def test_disk_cache_goes_where_the_variable_says(monkeypatch, fixture_env, tmp_path):
+    monkeypatch.setenv("NER_ELMO_ELMO_CACHE", "disk")
+    monkeypatch.setenv("NER_ELMO_ELMO_CACHE_DIR", str(tmp_path / "activations"))
+    params = Params.from_file(str(CONFIGS / "conll2003_elmo.jsonnet"))
+    reader = DatasetReader.from_params(params.pop("dataset_reader"))
+    instances = list(reader.read(params.pop("train_data_path")))[:3]
+    vocab = Vocabulary.from_instances(instances)
+    model = Model.from_params(vocab=vocab, params=params.pop("model"))
+    model.forward_on_instances(instances)
+    assert len([path for path in (tmp_path / "activations").rglob("*") if path.is_file()]) >= 3

@@ -21,16 +21,19 @@ CONFIG = str(CONFIGS / "conll2003_elmo.jsonnet")
 OVERRIDES = json.dumps({"trainer.num_epochs": 6, "trainer.patience": None, "data_loader.batch_size": 2})
 
 
-# Without the activation cache both runs compute every batch from the same inputs, so the resumed
-# run must match bit for bit. (With the in-memory cache, the resumed run recomputes the activations
-# the other run cached in its first epoch, in that epoch's batches: the biLM's round-off depends on
-# the batch's shape. The disk cache, which outlives the process, avoids that.)
-ENV = {**os.environ, **FIXTURE_ENV, "NER_ELMO_ELMO_CACHE": "none"}
+# Without the activation cache both runs compute every batch from the same inputs, and with the
+# disk cache both read the activations computed once, so the resumed run must match bit for bit.
+# (With the in-memory cache, the resumed run recomputes the activations the other run cached in
+# its first epoch, in another epoch's batches: the biLM's round-off depends on the batch's shape.)
+@pytest.fixture(params=["none", "disk"])
+def env(request, tmp_path):
+    cache_dir = str(tmp_path / "activations")
+    return {**os.environ, **FIXTURE_ENV, "NER_ELMO_ELMO_CACHE": request.param, "NER_ELMO_ELMO_CACHE_DIR": cache_dir}
 
 
-def _train(serialization_dir: Path, *extra):
+def _train(env, serialization_dir: Path, *extra):
     command = [ALLENNLP, "train", CONFIG, "-s", str(serialization_dir), "-o", OVERRIDES, *extra]
-    return subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def _finish(process):
@@ -38,12 +41,12 @@ def _finish(process):
     assert process.returncode == 0, stderr[-4000:]
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, env):
     uninterrupted = tmp_path / "uninterrupted"
-    _finish(_train(uninterrupted))
+    _finish(_train(env, uninterrupted))
 
     killed = tmp_path / "killed"
-    process = _train(killed)
+    process = _train(env, killed)
     deadline = time.time() + 300
     while not list(killed.glob("training_state_e2_*.th")):
         assert process.poll() is None, "the run ended before it could be killed"
@@ -54,7 +57,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     process.communicate()
     assert not (killed / "model.tar.gz").exists(), "the run finished before the kill: nothing tested"
 
-    _finish(_train(killed, "--recover"))
+    _finish(_train(env, killed, "--recover"))
     expected = json.loads((uninterrupted / "metrics.json").read_text())
     resumed = json.loads((killed / "metrics.json").read_text())
     assert (killed / "model.tar.gz").is_file()

@@ -30,6 +30,7 @@ local env(name) = std.extVar(name);
     implementation: env('NER_ELMO_ELMO_IMPL'),
     output_layer: env('NER_ELMO_ELMO_LAYER'),
     cache: env('NER_ELMO_ELMO_CACHE'),
+    cache_dir: env('NER_ELMO_ELMO_CACHE_DIR'),
     do_layer_norm: false,
     dropout: 0.0,
   },
