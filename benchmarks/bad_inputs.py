@@ -38,7 +38,8 @@ CONLL_CASES = {
 }
 GMB_HEADER = "Sentence #,Word,POS,Tag\r\n"
 GMB_CASES = {
-    "missing column": "Sentence #,Word,Tag\r\nSentence: 1,Anna,B-per\r\n",
+    "missing Tag column": "Sentence #,Word,POS\r\nSentence: 1,Anna,NNP\r\n",
+    "POS column absent (not needed: accepted)": "Sentence #,Word,Tag\r\nSentence: 1,Anna,B-per\r\n",
     "non-numeric sentence id": GMB_HEADER + "Sentence: x,Anna,NNP,B-per\r\n",
     "first row without a sentence id": GMB_HEADER + ",Anna,NNP,B-per\r\n",
     "unknown tag prefix": GMB_HEADER + "Sentence: 1,Anna,NNP,Q-per\r\n",
