@@ -40,15 +40,25 @@ def _tf_gates_to_ours(array: numpy.ndarray, cell_dim: int) -> numpy.ndarray:
 InputProducts = Callable[[int, int], torch.Tensor]
 
 
+def _rows_at_least_two(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` `(2, rows, dim)` with a lone row doubled.  A product of one row takes a
+    matrix-vector path whose round-off differs from that of two or more rows (seen on CPU for
+    bmm, addmm and oneDNN); with no one-row products, a sentence's numbers are the same to the
+    bit whatever else is in its batch, which is what lets a cache refilled from other batches
+    (after `--recover`) give the very numbers of the first fill."""
+    return torch.cat([tensor, tensor], dim=1) if tensor.size(1) == 1 else tensor
+
+
 def packed_input_products(
     inputs: torch.Tensor, input_weight: torch.Tensor, bias: torch.Tensor, compute_dtype: Optional[torch.dtype]
 ) -> InputProducts:
     """Input products (with the bias) of packed rows `[start, end)` of `inputs` `(2, rows, dim)`."""
 
     def products(start: int, end: int) -> torch.Tensor:
+        rows = _rows_at_least_two(inputs[:, start:end])
         if compute_dtype is None:
-            return torch.baddbmm(bias, inputs[:, start:end], input_weight)
-        return batched_matmul(inputs[:, start:end], input_weight, compute_dtype) + bias
+            return torch.baddbmm(bias, rows, input_weight)[:, : end - start]
+        return (batched_matmul(rows, input_weight, compute_dtype) + bias)[:, : end - start]
 
     return products
 
@@ -66,12 +76,13 @@ def distinct_input_products(
     `[start, end)` by `row_index` `(2, rows)` (the distinct input of each direction's rows).
     """
     num_distinct = distinct_inputs.size(0)
-    two_directions = distinct_inputs.unsqueeze(0).expand(2, -1, -1)
+    two_directions = _rows_at_least_two(distinct_inputs.unsqueeze(0).expand(2, -1, -1))
     if compute_dtype is None:
         distinct_products = torch.baddbmm(bias, two_directions, input_weight)
     else:
         distinct_products = batched_matmul(two_directions, input_weight, compute_dtype) + bias
-    flat_products = distinct_products.view(2 * num_distinct, distinct_products.size(-1))
+    distinct_products = distinct_products[:, :num_distinct]
+    flat_products = distinct_products.reshape(2 * num_distinct, distinct_products.size(-1))
     # Rows of the backward direction live in the second half.
     flat_index = row_index + torch.tensor([[0], [num_distinct]], device=row_index.device)
 
@@ -128,7 +139,7 @@ def run_bidirectional_layer(
         else:
             state = state[:, :active]
             memory = memory[:, :active]
-            gates = step_products.recurrent(state, step_inputs)
+            gates = step_products.recurrent(_rows_at_least_two(state), _rows_at_least_two(step_inputs))[:, :active]
         sigmoid_gates = torch.sigmoid(gates[:, :, : 3 * cell_dim])
         memory_init = torch.tanh(gates[:, :, 3 * cell_dim :])
         input_gate = sigmoid_gates[:, :, :cell_dim]
@@ -140,7 +151,7 @@ def run_bidirectional_layer(
             memory = torch.addcmul(input_gate * memory_init, forget_gate, memory)
         if cell_clip:
             memory = torch.clamp(memory, -cell_clip, cell_clip)
-        state = step_products.project(output_gate * torch.tanh(memory))
+        state = step_products.project(_rows_at_least_two(output_gate * torch.tanh(memory)))[:, :active]
         if proj_clip:
             state = torch.clamp(state, -proj_clip, proj_clip)
         outputs.append(state)
