@@ -5,7 +5,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from allennlp.training.callbacks.callback import TrainerCallback
 
 from ner_elmo.reporting.learning_curves import serialization_dir_curves
 from ner_elmo.reporting.type_metrics import format_type_table, type_metrics
@@ -135,21 +134,6 @@ def test_epochs_without_validation_write_nothing(tmp_path):
     assert not (tmp_path / "epoch_report.jsonl").exists()
     end_epoch(callback, trainer_metrics(3), 3)
     assert [r["epoch"] for r in read_jsonl(tmp_path / "epoch_report.jsonl")] == [3]
-
-
-@TrainerCallback.register("test_crash_once_after_epoch")
-class CrashOnceAfterEpoch(TrainerCallback):
-    """Raises in `on_epoch` of `epoch` the first time only, before that epoch's checkpoint."""
-
-    def __init__(self, serialization_dir: str, epoch: int, flag_file: str) -> None:
-        super().__init__(serialization_dir)
-        self.epoch = epoch
-        self.flag_file = Path(flag_file)
-
-    def on_epoch(self, trainer, metrics, epoch, is_primary=True, **kwargs) -> None:
-        if epoch == self.epoch and not self.flag_file.exists():
-            self.flag_file.touch()
-            raise RuntimeError("simulated crash")
 
 
 def test_training_crash_and_recover_keep_each_epoch_once(tmp_path):

@@ -10,26 +10,10 @@ import pytest
 import torch
 from allennlp.commands.train import train_model
 from allennlp.common import Params
-from allennlp.training.callbacks.callback import TrainerCallback
 
-from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll
+from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll  # also registers test_crash_once_after_epoch
 
 METRICS = ("training_loss", "validation_loss", "best_validation_loss", "validation_f1-measure-overall")
-
-
-@TrainerCallback.register("test_die_after_checkpoint")
-class DieAfterCheckpoint(TrainerCallback):
-    """Raises at the end of `epoch`, after the checkpoint of the epoch before it was written."""
-
-    def __init__(self, serialization_dir: str, epoch: int, flag_file: str) -> None:
-        super().__init__(serialization_dir)
-        self.epoch = epoch
-        self.flag_file = Path(flag_file)
-
-    def on_epoch(self, trainer, metrics, epoch, is_primary=True, **kwargs) -> None:
-        if epoch == self.epoch and not self.flag_file.exists():
-            self.flag_file.touch()
-            raise RuntimeError("simulated kill")
 
 
 def _config(tmp_path: Path, callbacks) -> Params:
@@ -45,8 +29,9 @@ def _config(tmp_path: Path, callbacks) -> Params:
 
 def _resume_after_kill(tmp_path: Path, callbacks, kill_epoch: int = 3):
     run = tmp_path / "killed"
-    die = {"type": "test_die_after_checkpoint", "epoch": kill_epoch, "flag_file": str(tmp_path / "killed.flag")}
-    with pytest.raises(RuntimeError, match="simulated kill"):
+    # Dies at the end of `kill_epoch`, after the checkpoint of the epoch before it was written.
+    die = {"type": "test_crash_once_after_epoch", "epoch": kill_epoch, "flag_file": str(tmp_path / "killed.flag")}
+    with pytest.raises(RuntimeError, match="simulated crash"):
         train_model(_config(tmp_path, callbacks + [die]), run)
     assert (run / f"model_state_e{kill_epoch}_b0.th").exists()
     return train_model(_config(tmp_path, callbacks + [die]), run, recover=True), run

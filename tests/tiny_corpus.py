@@ -4,6 +4,8 @@ package's reader and tagger without ELMo, trained in seconds by the report and c
 """
 from pathlib import Path
 
+from allennlp.training.callbacks.callback import TrainerCallback
+
 # Invented sentences (IOB1, CoNLL-2003 columns).
 TINY_SENTENCES = [
     [("Anna", "I-PER"), ("Berg", "I-PER"), ("visited", "O"), ("Tallinn", "I-LOC"), (".", "O")],
@@ -60,3 +62,18 @@ def tiny_config(train: Path, dev: Path) -> dict:
         "data_loader": {"batch_size": 4, "shuffle": False},
         "trainer": {"num_epochs": 12, "optimizer": {"type": "adam", "lr": 0.03}, "cuda_device": -1},
     }
+
+
+@TrainerCallback.register("test_crash_once_after_epoch")
+class CrashOnceAfterEpoch(TrainerCallback):
+    """Raises in `on_epoch` of `epoch` the first time only, before that epoch's checkpoint."""
+
+    def __init__(self, serialization_dir: str, epoch: int, flag_file: str) -> None:
+        super().__init__(serialization_dir)
+        self.epoch = epoch
+        self.flag_file = Path(flag_file)
+
+    def on_epoch(self, trainer, metrics, epoch, is_primary=True, **kwargs) -> None:
+        if epoch == self.epoch and not self.flag_file.exists():
+            self.flag_file.touch()
+            raise RuntimeError("simulated crash")
