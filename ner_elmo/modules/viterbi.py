@@ -5,10 +5,11 @@ allennlp's `ConditionalRandomField.viterbi_tags` decodes one sentence at a time.
 batch moves through time together: sentences are ordered longest first, so at step `t` the ones
 still running are the first `k_t` rows, and one (k_t, tags, tags) max-plus step covers them all.
 Rows that have ended drop out of the computation instead of being masked, which keeps the work
-per step to a handful of tensor operations. Only torch is needed (no allennlp import).
+per step to a handful of tensor operations. Only torch and numpy are needed (no allennlp import).
 """
 from typing import List, Optional, Tuple
 
+import numpy
 import torch
 
 
@@ -75,14 +76,10 @@ def viterbi_decode_batch(
         final_score = final_score + end_transitions
     best_scores, last = final_score.max(dim=1)
 
-    sorted_paths = torch.zeros_like(paths)
-    last = last.clone()
-    for t in range(len(backpointers), 0, -1):
-        k = active[t]
-        # Each row's own last position holds its final tag; earlier ones follow its pointers.
-        sorted_paths[:, t] = last
-        last[:k] = backpointers[t - 1].gather(1, last[:k].unsqueeze(1)).squeeze(1)
-    sorted_paths[:, 0] = last
+    if logits.device.type == "cpu":
+        sorted_paths = _backtrack_numpy(backpointers, last, active, max_len)
+    else:
+        sorted_paths = _backtrack_torch(backpointers, last, active, max_len)
     # A row of length L took its final tag at t = L - 1; positions after it are padding.
     positions = torch.arange(max_len, device=logits.device).unsqueeze(0)
     sorted_paths = sorted_paths.masked_fill(positions >= lengths[order].unsqueeze(1), 0)
@@ -91,6 +88,33 @@ def viterbi_decode_batch(
     empty = lengths == 0
     scores = scores.masked_fill(empty, 0.0)
     return paths, scores
+
+
+def _backtrack_torch(backpointers: List[torch.Tensor], last: torch.Tensor, active: List[int], max_len: int) -> torch.Tensor:
+    """Follows the back-pointers from each row's final tag: (batch, time) tags, sorted order."""
+    sorted_paths = last.new_zeros((last.size(0), max_len))
+    last = last.clone()
+    for t in range(len(backpointers), 0, -1):
+        k = active[t]
+        # Each row's own last position holds its final tag; earlier ones follow its pointers.
+        sorted_paths[:, t] = last
+        last[:k] = backpointers[t - 1].gather(1, last[:k].unsqueeze(1)).squeeze(1)
+    sorted_paths[:, 0] = last
+    return sorted_paths
+
+
+def _backtrack_numpy(backpointers: List[torch.Tensor], last: torch.Tensor, active: List[int], max_len: int) -> torch.Tensor:
+    """`_backtrack_torch` on CPU tensors through NumPy views: the same steps at a fraction of
+    torch's per-operation cost, which dominates these tiny operations."""
+    sorted_paths = numpy.zeros((last.size(0), max_len), dtype=numpy.int64)
+    last_tags = last.numpy().copy()
+    rows = numpy.arange(last.size(0))
+    for t in range(len(backpointers), 0, -1):
+        k = active[t]
+        sorted_paths[:, t] = last_tags
+        last_tags[:k] = backpointers[t - 1].numpy()[rows[:k], last_tags[:k]]
+    sorted_paths[:, 0] = last_tags
+    return torch.from_numpy(sorted_paths)
 
 
 def paths_to_lists(paths: torch.Tensor, mask: torch.Tensor, scores: torch.Tensor) -> List[Tuple[List[int], float]]:
