@@ -10,6 +10,7 @@ import pytest
 import torch
 from allennlp.commands.train import train_model
 from allennlp.common import Params
+from allennlp.training.callbacks.callback import TrainerCallback
 
 from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll  # also registers test_crash_once_after_epoch
 
@@ -72,3 +73,40 @@ def test_checkpoints_of_the_first_version_still_load():
     callback.load_state_dict(capture_rng_state())
     assert set(callback._resume_from) == {"current", "epoch_start"}
     callback.load_state_dict({})  # a checkpoint written without the callback: nothing to restore
+
+
+@TrainerCallback.register("test_crash_mid_epoch")
+class CrashMidEpoch(TrainerCallback):
+    """Raises once, in the batch after the checkpoint taken `batches` batches into `epoch`."""
+
+    def __init__(self, serialization_dir: str, epoch: int, batches: int, flag_file: str) -> None:
+        super().__init__(serialization_dir)
+        self.epoch, self.batches, self.flag_file = epoch, batches, Path(flag_file)
+
+    def on_batch(self, trainer, batch_inputs, batch_outputs, batch_metrics, epoch, batch_number,
+                 is_training, is_primary=True, batch_grad_norm=None, **kwargs) -> None:
+        if is_training and epoch == self.epoch and batch_number == self.batches + 1 and not self.flag_file.exists():
+            self.flag_file.touch()
+            raise RuntimeError("simulated crash")
+
+
+def test_a_checkpoint_taken_mid_epoch_resumes_exactly_too(tmp_path):
+    def config():
+        params = _config(tmp_path, [{"type": "rng_state"}]).as_dict()
+        params["trainer"]["checkpointer"] = {"save_every_num_batches": 2, "keep_most_recent_by_count": 20}
+        return Params(params)
+
+    expected_metrics, expected_weights = _outcome(train_model(config(), tmp_path / "whole"), tmp_path / "whole")
+    run = tmp_path / "killed"
+    crash = {"type": "test_crash_mid_epoch", "epoch": 2, "batches": 2, "flag_file": str(tmp_path / "crashed")}
+    params = config().as_dict()
+    params["trainer"]["callbacks"].append(crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_model(Params(json.loads(json.dumps(params))), run)
+    assert (run / "model_state_e2_b2.th").exists()  # the last checkpoint: 2 batches into epoch 2
+    metrics, weights = _outcome(train_model(Params(json.loads(json.dumps(params))), run, recover=True), run)
+    assert _same_weights(weights, expected_weights)
+    # The last epoch's numbers; allennlp restarts the interrupted epoch's own running totals.
+    assert {k: metrics[k] for k in ("validation_loss", "training_loss")} == {
+        k: expected_metrics[k] for k in ("validation_loss", "training_loss")
+    }
