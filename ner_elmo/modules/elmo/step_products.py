@@ -63,6 +63,10 @@ class BatchedStepProducts:
         """`cell_output @ W_projection`, `(2, active, hidden_dim)`."""
         return batched_matmul(cell_output, self.projection_weight, self.compute_dtype)
 
+    def select(self, directions: slice) -> "BatchedStepProducts":
+        """The products of some directions only (their tensors then have that many rows first)."""
+        return BatchedStepProducts(self.recurrent_weight[directions], self.projection_weight[directions], self.compute_dtype)
+
 
 def _pack(weight: torch.Tensor) -> torch.Tensor:
     """oneDNN's packed form of `weight` `(in, out)` for `x @ weight`."""
@@ -120,12 +124,20 @@ class OneDnnStepProducts:
         self.projection_packed: List[torch.Tensor] = [_pack(w) for w in projection_weight]
 
     def recurrent(self, state: torch.Tensor, step_inputs: torch.Tensor) -> torch.Tensor:
-        return torch.stack(
-            [
-                _packed_linear_add(state[d], step_inputs[d], self.recurrent_packed[d])
-                for d in range(2)
-            ]
+        return _stack(
+            [_packed_linear_add(state[d], step_inputs[d], w) for d, w in enumerate(self.recurrent_packed)]
         )
 
     def project(self, cell_output: torch.Tensor) -> torch.Tensor:
-        return torch.stack([_packed_linear(cell_output[d], self.projection_packed[d]) for d in range(2)])
+        return _stack([_packed_linear(cell_output[d], w) for d, w in enumerate(self.projection_packed)])
+
+    def select(self, directions: slice) -> "OneDnnStepProducts":
+        """The products of some directions only, sharing the packed weights."""
+        selected = OneDnnStepProducts.__new__(OneDnnStepProducts)
+        selected.recurrent_packed = self.recurrent_packed[directions]
+        selected.projection_packed = self.projection_packed[directions]
+        return selected
+
+
+def _stack(outputs: List[torch.Tensor]) -> torch.Tensor:
+    return outputs[0].unsqueeze(0) if len(outputs) == 1 else torch.stack(outputs)
