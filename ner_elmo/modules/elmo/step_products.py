@@ -1,6 +1,6 @@
 """
 The two matrix products of every LSTM time step, `state @ W_recurrent (+ input products)`
-and `cell output @ W_projection`, for both directions at once.  They dominate the biLM's
+and `cell output @ W_projection`, for one direction or both at once.  They dominate the biLM's
 time: at each step only the still-running sentences (often a dozen) multiply the whole
 weight matrices, and plain `bmm` re-packs the weights on every call.
 
