@@ -31,6 +31,7 @@ CONLL_CASES = {
     "sentences on one line each, different lengths": (
         "Anna sings in Paris NNP VBZ IN NNP O O O I-LOC\nBob runs NNP VBZ I-PER O\n"
     ),
+    "sentence on one tab-separated line": "Anna sings\tNNP VBZ\tO I-PER\n",
     "undecodable bytes": b"Anna NNP B-NP I-PER\nM\xfcnchen NNP B-NP I-LOC\n",
     "UTF-8 byte-order mark (accepted)": "\ufeffAnna NNP B-NP I-PER\n",
     "empty file": "",

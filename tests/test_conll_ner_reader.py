@@ -224,6 +224,16 @@ def test_sentences_written_one_per_line(tmp_path):
         )
 
 
+def test_a_sentence_on_one_tab_separated_line(tmp_path):
+    # Tokens, tags and POS each one column: the column count looks fine, the tag column does not.
+    path = write(tmp_path, "Anna sings\tNNP VBZ\tO I-PER\n")
+    assert error_of(path) == (
+        f"{path}, line 1: column 3 (ner): invalid tag 'O I-PER': whitespace inside the tag (several tags "
+        "in one column, or a sentence on one line?); expected 'O' or one of the prefixes B-, I-, L-, U-, E-, S- "
+        "followed by an entity type, e.g. 'B-PER'"
+    )
+
+
 def test_more_than_four_columns_with_multi_line_sentences(tmp_path):
     path = write(tmp_path, "Anna NNP B-NP x I-PER\nsings VBZ B-VP x O\n\nBob NNP B-NP x I-PER\n")
     assert words_and(read(path)) == [(["Anna", "sings"], ["U-PER", "O"]), (["Bob"], ["U-PER"])]

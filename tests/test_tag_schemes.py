@@ -60,7 +60,8 @@ def test_parse_tag_accepts_prefix_and_any_type_without_whitespace():
         ("PER", "no '-' between a prefix and an entity type"),
         ("o", "no '-' between a prefix and an entity type"),
         ("", "no '-' between a prefix and an entity type"),
-        ("B-New York", "whitespace in the entity type"),
+        ("B-New York", "whitespace inside the tag (several tags in one column, or a sentence on one line?)"),
+        ("O I-PER", "whitespace inside the tag (several tags in one column, or a sentence on one line?)"),
         ("-PER", "unknown prefix ''"),
     ],
 )

@@ -121,14 +121,15 @@ def _parse_tag(tag: str, scheme: Optional[str]) -> Tuple[str, Optional[str]]:
         return "O", None
     allowed = _ALL_PREFIXES if scheme is None else _PREFIXES[scheme]
     prefix, dash, label = tag.partition("-")
-    if not dash:
+    if len(tag.split()) > 1:
+        # Seen when a sentence is written on one line in a tab-separated file.
+        reason = "whitespace inside the tag (several tags in one column, or a sentence on one line?)"
+    elif not dash:
         reason = "no '-' between a prefix and an entity type"
     elif prefix not in allowed:
         reason = f"unknown prefix {prefix!r}"
     elif not label:
         reason = "empty entity type"
-    elif label.split() != [label]:
-        reason = "whitespace in the entity type"
     else:
         return prefix, label
     raise TagSchemeError(f"invalid tag {tag!r}: {reason}; {_expected(allowed, scheme)}", tag)
