@@ -33,6 +33,10 @@ VARIABLES: Dict[str, tuple] = {
         'ELMo output: "elmo" (learned mix), "word_emb", "lstm_outputs1" or "lstm_outputs2"',
     ),
     "NER_ELMO_ELMO_CACHE": ("memory", 'frozen-biLM cache: "memory", "disk" or "none"'),
+    "NER_ELMO_ELMO_DTYPE": (
+        "float32",
+        'precision of the fast biLM\'s LSTM products: "float32", "bfloat16" or "float16" (GPU)',
+    ),
     "NER_ELMO_ELMO_CACHE_DIR": (
         "~/.cache/ner_elmo/elmo_activations",
         'directory of the "disk" cache (entries are keyed by sentence and weights: safe to share)',

@@ -176,3 +176,19 @@ def test_registered_as_ner_elmo(elmo_files):
 def test_bad_configuration_is_refused_with_a_clear_message(elmo_files, kwargs, message):
     with pytest.raises(ConfigurationError, match=message):
         make(elmo_files, **kwargs)
+
+
+@pytest.mark.parametrize("bilm_dtype, tolerance", [("bfloat16", 5e-2), ("float16", 5e-3)])
+def test_reduced_precision_bilm_stays_near_float32(elmo_files, bilm_dtype, tolerance):
+    ids = batch_to_ids(SENTENCES)
+    full = make(elmo_files, implementation="fast", cache="none").eval()(ids)
+    reduced = make(elmo_files, implementation="fast", cache="none", bilm_dtype=bilm_dtype).eval()(ids)
+    difference = (full - reduced).abs().max().item()
+    assert 0 < difference < tolerance
+
+
+def test_reduced_precision_needs_the_fast_biLM(elmo_files):
+    with pytest.raises(ConfigurationError, match='bilm_dtype \'bfloat16\' needs implementation "fast"'):
+        make(elmo_files, implementation="stock", bilm_dtype="bfloat16")
+    with pytest.raises(ConfigurationError, match="bilm_dtype must be one of"):
+        make(elmo_files, implementation="fast", bilm_dtype="float64")

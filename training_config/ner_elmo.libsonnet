@@ -31,6 +31,7 @@ local env(name) = std.extVar(name);
     output_layer: env('NER_ELMO_ELMO_LAYER'),
     cache: env('NER_ELMO_ELMO_CACHE'),
     cache_dir: env('NER_ELMO_ELMO_CACHE_DIR'),
+    bilm_dtype: env('NER_ELMO_ELMO_DTYPE'),
     do_layer_norm: false,
     dropout: 0.0,
   },

@@ -25,6 +25,7 @@ _ELMO_URL = "https://allennlp.s3.amazonaws.com/models/elmo/2x4096_512_2048cnn_2x
 
 IMPLEMENTATIONS = ("fast", "stock")
 CACHE_KINDS = ("none", "memory", "disk")
+BILM_DTYPES = ("float32", "bfloat16", "float16")
 
 
 def output_layer_names(num_lstm_layers: int) -> Dict[str, Optional[int]]:
@@ -114,6 +115,10 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         float32, about 11 KB per CoNLL-2003 token: train and dev together take about 2.9 GB.
     cache_dtype : `str`, optional (default = `"float32"`)
         `"float32"` (exact) or `"float16"` (half the memory, error above).
+    bilm_dtype : `str`, optional (default = `"float32"`)
+        Precision of the fast biLM's LSTM matrix products (see `FastElmoBiLm`'s `dtype`):
+        `"bfloat16"` or `"float16"` for GPUs, with the tolerance documented there.  Cache entries
+        are keyed by it, so runs in different precisions never share them.
     """
 
     def __init__(
@@ -131,6 +136,7 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         cache_dir: Optional[str] = None,
         cache_max_megabytes: float = 4096,
         cache_dtype: str = "float32",
+        bilm_dtype: str = "float32",
     ) -> None:
         super().__init__()
         # Local copies (downloaded once, into allennlp's cache), so that a missing file or an
@@ -154,6 +160,10 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
             raise ConfigurationError(f"cache_dtype must be one of {sorted(CACHE_DTYPES)}, got {cache_dtype!r}")
         if cache == "disk" and not cache_dir:
             raise ConfigurationError('cache: "disk" needs a cache_dir')
+        if bilm_dtype not in BILM_DTYPES:
+            raise ConfigurationError(f"bilm_dtype must be one of {list(BILM_DTYPES)}, got {bilm_dtype!r}")
+        if bilm_dtype != "float32" and implementation != "fast":
+            raise ConfigurationError(f'bilm_dtype {bilm_dtype!r} needs implementation "fast"')
         single_layer = layer_names[output_layer]
         if single_layer is not None and (do_layer_norm or scalar_mix_parameters is not None):
             raise ConfigurationError(
@@ -171,7 +181,7 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
                     f'implementation "fast" needs ner_elmo.modules.elmo.bilm.FastElmoBiLm ({error}); '
                     'use implementation "stock"'
                 ) from error
-            self._bilm = FastElmoBiLm(local_options, local_weights, requires_grad=requires_grad)
+            self._bilm = FastElmoBiLm(local_options, local_weights, requires_grad=requires_grad, dtype=bilm_dtype)
         else:
             from allennlp.modules.elmo import _ElmoBiLm
 
