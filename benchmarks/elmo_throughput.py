@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="passes; each interleaves the kinds batch by batch")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default=None, help="ours only: bfloat16 or float16 matrix products")
+    parser.add_argument("--dtype", default=None, help="ours only: bfloat16 or float16 matrix products (GPU), int8 per-step products (CPU)")
     parser.add_argument("--sort-by-length", action="store_true", help="batch sentences of similar length together (as allennlp's bucket sampler does)")
     parser.add_argument("--no-stock", action="store_true", help="time ours only")
     args = parser.parse_args()

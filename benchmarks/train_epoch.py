@@ -21,6 +21,7 @@ same way in batches):
 * stock        allennlp's `_ElmoBiLm` (states reset per batch), no cache
 * fast         ner_elmo's `FastElmoBiLm`, no cache
 * fast+memory  `FastElmoBiLm` with the in-memory activation cache (epoch 1 fills it)
+* fast-int8    `FastElmoBiLm` with int8 per-step products (`bilm_dtype: int8`, CPU), no cache
 
 It prints each epoch's seconds and the ratio to stock's, then what the float16 cache would
 cost in precision on these sentences (the float32 entries rounded to float16).
@@ -62,6 +63,7 @@ VARIANTS = {
     "stock": {"implementation": "stock", "cache": "none"},
     "fast": {"implementation": "fast", "cache": "none"},
     "fast+memory": {"implementation": "fast", "cache": "memory"},
+    "fast-int8": {"implementation": "fast", "cache": "none", "bilm_dtype": "int8"},
 }
 
 INDEXERS = {

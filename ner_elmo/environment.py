@@ -35,7 +35,7 @@ VARIABLES: Dict[str, tuple] = {
     "NER_ELMO_ELMO_CACHE": ("memory", 'frozen-biLM cache: "memory", "disk" or "none"'),
     "NER_ELMO_ELMO_DTYPE": (
         "float32",
-        'precision of the fast biLM\'s LSTM products: "float32", "bfloat16" or "float16" (GPU)',
+        'precision of the fast biLM\'s LSTM products: "float32", "bfloat16" or "float16" (GPU), "int8" (CPU)',
     ),
     "NER_ELMO_ELMO_CACHE_DIR": (
         "~/.cache/ner_elmo/elmo_activations",

@@ -11,7 +11,7 @@ import torch
 from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids, token_to_char_ids
 from ner_elmo.modules.elmo import lstm as lstm_module
 from ner_elmo.modules.elmo.packing import pack_by_length
-from ner_elmo.modules.elmo.step_products import onednn_packing_available
+from ner_elmo.modules.elmo.step_products import int8_step_products_available, onednn_packing_available
 from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
 
 TOLERANCE = 1e-4
@@ -341,8 +341,10 @@ def test_moving_the_module_clears_the_cache(fast):
 # Reduced precision
 
 
-@pytest.mark.parametrize("dtype,tolerance", [("bfloat16", 2e-2), ("float16", 2e-3)])
+@pytest.mark.parametrize("dtype,tolerance", [("bfloat16", 2e-2), ("float16", 2e-3), ("int8", 3e-2)])
 def test_reduced_precision_stays_within_its_documented_tolerance(elmo_files, fast, dtype, tolerance):
+    if dtype == "int8" and not int8_step_products_available():
+        pytest.skip("no fbgemm quantized ops in this PyTorch")
     char_ids = batch_to_char_ids(_sentences(10, [9, 4, 6]))
     with torch.no_grad():
         exact = fast(char_ids)
@@ -355,7 +357,13 @@ def test_reduced_precision_stays_within_its_documented_tolerance(elmo_files, fas
 
 def test_rejects_an_unknown_dtype(elmo_files):
     with pytest.raises(ValueError, match="dtype must be one of"):
-        FastElmoBiLm(*elmo_files, dtype="int8")
+        FastElmoBiLm(*elmo_files, dtype="float64")
+
+
+def test_int8_products_need_a_frozen_biLM(elmo_files):
+    trainable = FastElmoBiLm(*elmo_files, dtype="int8", requires_grad=True)
+    with pytest.raises(ValueError, match=r"int8 products need a frozen biLM \(requires_grad false\)"):
+        trainable(batch_to_char_ids([["Paris"]]))
 
 
 # Full size

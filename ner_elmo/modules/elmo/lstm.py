@@ -14,8 +14,10 @@ from ner_elmo.modules.elmo.hdf5_layout import lstm_cell_group
 from ner_elmo.modules.elmo.packing import PackedLayout
 from ner_elmo.modules.elmo.step_products import (
     BatchedStepProducts,
+    Int8StepProducts,
     OneDnnStepProducts,
     batched_matmul,
+    int8_step_products_available,
     onednn_packing_available,
 )
 
@@ -229,6 +231,7 @@ class StatelessElmoLstm(torch.nn.Module):
         self.projection_weights = torch.nn.ParameterList(projections)
         self._low_precision_weights: Dict[torch.dtype, List[Tuple[torch.Tensor, ...]]] = {}
         self._onednn_step_products: Dict[int, OneDnnStepProducts] = {}
+        self._int8_step_products: Dict[int, Int8StepProducts] = {}
 
     def _weights(self, layer: int, compute_dtype: Optional[torch.dtype]) -> Tuple[torch.Tensor, ...]:
         """Input, recurrent, bias and projection weights of `layer`; the matrices in
@@ -256,6 +259,18 @@ class StatelessElmoLstm(torch.nn.Module):
         """Forget reduced-precision and packed weight copies (after the weights changed or moved)."""
         self._low_precision_weights = {}
         self._onednn_step_products = {}
+        self._int8_step_products = {}
+
+    def _int8_products(self, layer: int, recurrent_weight: torch.Tensor, projection_weight: torch.Tensor) -> Int8StepProducts:
+        if recurrent_weight.device.type != "cpu":
+            raise ValueError("int8 products run on CPU only: use bfloat16 or float16 on a GPU")
+        if recurrent_weight.requires_grad or projection_weight.requires_grad:
+            raise ValueError("int8 products need a frozen biLM (requires_grad false)")
+        if not int8_step_products_available():
+            raise ValueError("int8 products need PyTorch's fbgemm quantized ops (x86 CPUs)")
+        if layer not in self._int8_step_products:
+            self._int8_step_products[layer] = Int8StepProducts(recurrent_weight, projection_weight)
+        return self._int8_step_products[layer]
 
     def _step_products(
         self, layer: int, recurrent_weight: torch.Tensor, projection_weight: torch.Tensor, compute_dtype
@@ -305,9 +320,16 @@ class StatelessElmoLstm(torch.nn.Module):
         directions = [slice(0, 2)] if inputs.is_cuda else [slice(0, 1), slice(1, 2)]
         outputs: List[torch.Tensor] = []
         layer_inputs = torch.empty(0)
+        # int8: only the memory-bound per-step products; the input products stay float32.
+        int8_steps = compute_dtype == torch.qint8
+        if int8_steps:
+            compute_dtype = None
         for layer in range(self.num_layers):
             input_weight, recurrent_weight, bias, projection_weight = self._weights(layer, compute_dtype)
-            step_products = self._step_products(layer, recurrent_weight, projection_weight, compute_dtype)
+            if int8_steps:
+                step_products = self._int8_products(layer, recurrent_weight, projection_weight)
+            else:
+                step_products = self._step_products(layer, recurrent_weight, projection_weight, compute_dtype)
             deduplicate = (
                 layer == 0
                 and distinct_inputs is not None

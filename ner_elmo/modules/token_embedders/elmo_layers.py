@@ -25,7 +25,7 @@ _ELMO_URL = "https://allennlp.s3.amazonaws.com/models/elmo/2x4096_512_2048cnn_2x
 
 IMPLEMENTATIONS = ("fast", "stock")
 CACHE_KINDS = ("none", "memory", "disk")
-BILM_DTYPES = ("float32", "bfloat16", "float16")
+BILM_DTYPES = ("float32", "bfloat16", "float16", "int8")
 
 
 def output_layer_names(num_lstm_layers: int) -> Dict[str, Optional[int]]:
@@ -117,7 +117,8 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         `"float32"` (exact) or `"float16"` (half the memory, error above).
     bilm_dtype : `str`, optional (default = `"float32"`)
         Precision of the fast biLM's LSTM matrix products (see `FastElmoBiLm`'s `dtype`):
-        `"bfloat16"` or `"float16"` for GPUs, with the tolerance documented there.  Cache entries
+        `"bfloat16"` or `"float16"` for GPUs, `"int8"` for the per-step products on CPU, with
+        the tolerances documented there.  Cache entries
         are keyed by it, so runs in different precisions never share them.
     """
 
