@@ -86,7 +86,7 @@ local env(name) = std.extVar(name);
   // one and the CPU otherwise.
   trainer(validation_metric='+f1-measure-overall', num_epochs=75, patience=25):: {
     optimizer: { type: 'adam', lr: 0.001 },
-    checkpointer: { keep_most_recent_by_count: 3 },
+    checkpointer: { type: 'ner_atomic', keep_most_recent_by_count: 3 },
     validation_metric: validation_metric,
     num_epochs: num_epochs,
     grad_norm: 5.0,

@@ -1,0 +1,45 @@
+"""
+allennlp's `Checkpointer` writes each checkpoint's two files with `torch.save` straight to their
+final names, the model state first. A run killed while it writes leaves a truncated file, or a
+model state without its training state, and `allennlp train --recover` then fails on that
+newest checkpoint instead of resuming from it.
+"""
+import os
+
+import torch
+from allennlp.training.checkpointer import Checkpointer
+
+
+def save_atomically(state, path: str) -> None:
+    """`torch.save(state, path)` through a temporary file renamed into place (atomic on POSIX)."""
+    partial = f"{path}.partial-{os.getpid()}"
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+@Checkpointer.register("ner_atomic")
+class AtomicCheckpointer(Checkpointer):
+    """
+    allennlp's `Checkpointer` (same parameters, file names and pruning) whose checkpoints are
+    whole or absent: each file is written under a temporary name and renamed into place, the
+    training state before the model state. allennlp finds checkpoints by their model state file,
+    so a checkpoint is never found before both files are complete, and a kill at any moment
+    leaves the previous checkpoint as the newest.
+
+    Registered as a `Checkpointer` with name "ner_atomic".
+    """
+
+    def save_checkpoint(self, trainer) -> None:
+        state = trainer.get_checkpoint_state() if self._serialization_dir is not None else None
+        if state is not None:
+            epochs = state.trainer_state["epochs_completed"]
+            batches = state.trainer_state["batches_in_epoch_completed"]
+            save_atomically(state.trainer_state, self._training_state_path(epochs, batches))
+            save_atomically(state.model_state, self._model_state_path(epochs, batches))
+        # The files now exist, so allennlp's own save writes nothing and only does its
+        # bookkeeping and pruning.
+        super().save_checkpoint(trainer)
