@@ -10,6 +10,7 @@ format PyTorch's own CPU compiler uses for frozen linear layers), about 1.4x fas
 these small products; it is for frozen float32 weights only and needs PyTorch's oneDNN
 linear op, which `onednn_packing_available` checks (numerically) before it is used.
 """
+import copy
 import logging
 import warnings
 from typing import List, Optional
@@ -108,7 +109,21 @@ def onednn_packing_available() -> bool:
     return _onednn_checked
 
 
-class OneDnnStepProducts:
+class _PerDirectionPackedProducts:
+    """Packed weights kept per direction (`recurrent_packed`, `projection_packed`)."""
+
+    recurrent_packed: List[torch.Tensor]
+    projection_packed: List[torch.Tensor]
+
+    def select(self, directions: slice):
+        """The products of some directions only, sharing the packed weights."""
+        selected = copy.copy(self)
+        selected.recurrent_packed = self.recurrent_packed[directions]
+        selected.projection_packed = self.projection_packed[directions]
+        return selected
+
+
+class OneDnnStepProducts(_PerDirectionPackedProducts):
     """
     Step products with oneDNN-packed weights, one product per direction (CPU, float32,
     frozen weights).  Build once per set of weights: packing copies them.
@@ -133,12 +148,6 @@ class OneDnnStepProducts:
     def project(self, cell_output: torch.Tensor) -> torch.Tensor:
         return _stack([_packed_linear(cell_output[d], w) for d, w in enumerate(self.projection_packed)])
 
-    def select(self, directions: slice) -> "OneDnnStepProducts":
-        """The products of some directions only, sharing the packed weights."""
-        selected = OneDnnStepProducts.__new__(OneDnnStepProducts)
-        selected.recurrent_packed = self.recurrent_packed[directions]
-        selected.projection_packed = self.projection_packed[directions]
-        return selected
 
 
 def _stack(outputs: List[torch.Tensor]) -> torch.Tensor:
@@ -188,7 +197,7 @@ def int8_step_products_available() -> bool:
     return _int8_checked
 
 
-class Int8StepProducts:
+class Int8StepProducts(_PerDirectionPackedProducts):
     """
     Step products with int8 weights (one scale per output column) and int8 inputs quantized per
     call (fbgemm, CPU, frozen weights): a quarter of the weight bytes each memory-bound step
@@ -224,11 +233,3 @@ class Int8StepProducts:
                 for d, w in enumerate(self.projection_packed)
             ]
         )
-
-    def select(self, directions: slice) -> "Int8StepProducts":
-        """The products of some directions only, sharing the packed weights."""
-        selected = Int8StepProducts.__new__(Int8StepProducts)
-        selected.recurrent_packed = self.recurrent_packed[directions]
-        selected.projection_packed = self.projection_packed[directions]
-        selected.reduce_range = self.reduce_range
-        return selected
