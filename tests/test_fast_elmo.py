@@ -224,7 +224,7 @@ def test_onednn_packed_step_products_give_the_same_numbers(elmo_files, fast, mon
         packed = fast(char_ids)
         plain = FastElmoBiLm(*elmo_files, onednn_packed_weights=False)(char_ids)
     if onednn_packing_available():
-        assert len(fast.lstm._onednn_step_products) == 2  # one per layer
+        assert len(fast.lstm._packed_step_products) == 2  # one per layer
     assert max(_max_differences(plain, packed)) <= 1e-6
 
 
@@ -234,11 +234,11 @@ def test_unfreezing_drops_the_cached_and_packed_copies(fast, monkeypatch):
     with torch.no_grad():
         fast(char_ids)
     assert len(fast.char_cache) == 4
-    assert len(fast.lstm._onednn_step_products) == (2 if onednn_packing_available() else 0)
+    assert len(fast.lstm._packed_step_products) == (2 if onednn_packing_available() else 0)
     fast.requires_grad_(True)
     fast(char_ids)
     assert len(fast.char_cache) == 0
-    assert fast.lstm._onednn_step_products == {}
+    assert fast.lstm._packed_step_products == {}
 
 
 def test_packed_layout_runs_the_backward_direction_from_each_end():

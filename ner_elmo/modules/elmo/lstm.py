@@ -40,10 +40,11 @@ def _tf_gates_to_ours(array: numpy.ndarray, cell_dim: int) -> numpy.ndarray:
 
 
 InputProducts = Callable[[int, int], torch.Tensor]
+StepProducts = Union[BatchedStepProducts, OneDnnStepProducts, Int8StepProducts]
 
 
 def _rows_at_least_two(tensor: torch.Tensor) -> torch.Tensor:
-    """`tensor` `(2, rows, dim)` with a lone row doubled.  A product of one row takes a
+    """`tensor` `(directions, rows, dim)` with a lone row doubled.  A product of one row takes a
     matrix-vector path whose round-off differs from that of two or more rows (seen on CPU for
     bmm, addmm and oneDNN); with no one-row products, a sentence's numbers are the same to the
     bit whatever else is in its batch, which is what lets a cache refilled from other batches
@@ -96,10 +97,10 @@ def distinct_input_products(
     return products
 
 
-def run_bidirectional_layer(
+def run_layer(
     input_products: InputProducts,
     batch_sizes: List[int],
-    step_products: Union[BatchedStepProducts, OneDnnStepProducts],
+    step_products: "StepProducts",
     cell_dim: int,
     cell_clip: float,
     proj_clip: float,
@@ -230,8 +231,7 @@ class StatelessElmoLstm(torch.nn.Module):
         self.biases = torch.nn.ParameterList(biases)
         self.projection_weights = torch.nn.ParameterList(projections)
         self._low_precision_weights: Dict[torch.dtype, List[Tuple[torch.Tensor, ...]]] = {}
-        self._onednn_step_products: Dict[int, OneDnnStepProducts] = {}
-        self._int8_step_products: Dict[int, Int8StepProducts] = {}
+        self._packed_step_products: Dict[Tuple[type, int], StepProducts] = {}
 
     def _weights(self, layer: int, compute_dtype: Optional[torch.dtype]) -> Tuple[torch.Tensor, ...]:
         """Input, recurrent, bias and projection weights of `layer`; the matrices in
@@ -258,39 +258,41 @@ class StatelessElmoLstm(torch.nn.Module):
     def clear_weight_copies(self) -> None:
         """Forget reduced-precision and packed weight copies (after the weights changed or moved)."""
         self._low_precision_weights = {}
-        self._onednn_step_products = {}
-        self._int8_step_products = {}
-
-    def _int8_products(self, layer: int, recurrent_weight: torch.Tensor, projection_weight: torch.Tensor) -> Int8StepProducts:
-        if recurrent_weight.device.type != "cpu":
-            raise ValueError("int8 products run on CPU only: use bfloat16 or float16 on a GPU")
-        if recurrent_weight.requires_grad or projection_weight.requires_grad:
-            raise ValueError("int8 products need a frozen biLM (requires_grad false)")
-        if not int8_step_products_available():
-            raise ValueError("int8 products need PyTorch's fbgemm quantized ops (x86 CPUs)")
-        if layer not in self._int8_step_products:
-            self._int8_step_products[layer] = Int8StepProducts(recurrent_weight, projection_weight)
-        return self._int8_step_products[layer]
+        self._packed_step_products = {}
 
     def _step_products(
         self, layer: int, recurrent_weight: torch.Tensor, projection_weight: torch.Tensor, compute_dtype
-    ) -> Union[BatchedStepProducts, OneDnnStepProducts]:
-        use_onednn = (
+    ) -> StepProducts:
+        """The per-step products of `layer`: int8 for `torch.qint8`, oneDNN-packed for large
+        frozen float32 weights on CPU, plain batched products otherwise.  Packed kinds copy the
+        weights, so they are built once and kept while the weights are frozen."""
+        frozen = not (recurrent_weight.requires_grad or projection_weight.requires_grad)
+        if compute_dtype == torch.qint8:
+            if recurrent_weight.device.type != "cpu":
+                raise ValueError("int8 products run on CPU only: use bfloat16 or float16 on a GPU")
+            if not frozen:
+                raise ValueError("int8 products need a frozen biLM (requires_grad false)")
+            if not int8_step_products_available():
+                raise ValueError("int8 products need PyTorch's fbgemm quantized ops (x86 CPUs)")
+            kind = Int8StepProducts
+        elif (
             self.onednn_packed_weights
             and compute_dtype is None
+            and frozen
             and recurrent_weight.device.type == "cpu"
             and recurrent_weight.dtype == torch.float32
             and recurrent_weight[0].numel() >= ONEDNN_MIN_WEIGHT_ELEMENTS
-            and not (recurrent_weight.requires_grad or projection_weight.requires_grad)
             and onednn_packing_available()
-        )
-        if not use_onednn:
-            # Weights that may be trained invalidate any packed copy.
-            self._onednn_step_products.pop(layer, None)
+        ):
+            kind = OneDnnStepProducts
+        else:
+            if not frozen:
+                # Weights that may be trained invalidate any packed copy.
+                self._packed_step_products = {}
             return BatchedStepProducts(recurrent_weight, projection_weight, compute_dtype)
-        if layer not in self._onednn_step_products:
-            self._onednn_step_products[layer] = OneDnnStepProducts(recurrent_weight, projection_weight)
-        return self._onednn_step_products[layer]
+        if (kind, layer) not in self._packed_step_products:
+            self._packed_step_products[kind, layer] = kind(recurrent_weight, projection_weight)
+        return self._packed_step_products[kind, layer]
 
     def _worth_deduplicating(self, num_distinct: int, num_rows: int) -> bool:
         products_bytes = num_distinct * 2 * 4 * self.cell_dim * 4
@@ -320,16 +322,11 @@ class StatelessElmoLstm(torch.nn.Module):
         directions = [slice(0, 2)] if inputs.is_cuda else [slice(0, 1), slice(1, 2)]
         outputs: List[torch.Tensor] = []
         layer_inputs = torch.empty(0)
-        # int8: only the memory-bound per-step products; the input products stay float32.
-        int8_steps = compute_dtype == torch.qint8
-        if int8_steps:
-            compute_dtype = None
+        # int8 applies to the memory-bound per-step products only: input products stay float32.
+        matrix_dtype = None if compute_dtype == torch.qint8 else compute_dtype
         for layer in range(self.num_layers):
-            input_weight, recurrent_weight, bias, projection_weight = self._weights(layer, compute_dtype)
-            if int8_steps:
-                step_products = self._int8_products(layer, recurrent_weight, projection_weight)
-            else:
-                step_products = self._step_products(layer, recurrent_weight, projection_weight, compute_dtype)
+            input_weight, recurrent_weight, bias, projection_weight = self._weights(layer, matrix_dtype)
+            step_products = self._step_products(layer, recurrent_weight, projection_weight, compute_dtype)
             deduplicate = (
                 layer == 0
                 and distinct_inputs is not None
@@ -342,12 +339,12 @@ class StatelessElmoLstm(torch.nn.Module):
                 if deduplicate:
                     distinct, distinct_of_position = distinct_inputs
                     input_products = distinct_input_products(
-                        distinct, distinct_of_position[packed_index[part]], input_weight[part], bias[part], compute_dtype
+                        distinct, distinct_of_position[packed_index[part]], input_weight[part], bias[part], matrix_dtype
                     )
                 else:
-                    input_products = packed_input_products(layer_inputs[part], input_weight[part], bias[part], compute_dtype)
+                    input_products = packed_input_products(layer_inputs[part], input_weight[part], bias[part], matrix_dtype)
                 direction_outputs.append(
-                    run_bidirectional_layer(
+                    run_layer(
                         input_products,
                         layout.batch_sizes,
                         step_products.select(part),
