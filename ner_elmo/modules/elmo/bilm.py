@@ -7,8 +7,8 @@ Differences from `_ElmoBiLm`, all by design:
 
 * stateless: every call starts the LSTMs from zero state (allennlp's `ElmoLstm` carries
   the final states of one batch into the next, so its outputs depend on what ran before);
-  a sentence gets the same numbers alone or in any batch, up to the float rounding of
-  matrix products of different sizes (~1e-7);
+  in float32 on CPU a sentence gets the same numbers, to the bit, alone or in any batch
+  (no matrix product runs on a single row, and the character CNN runs on fixed-size chunks);
 * packed: each sequence runs over its own real positions only, sorted by length so the
   active batch shrinks as sequences end; input products for many time steps are one
   matrix product;

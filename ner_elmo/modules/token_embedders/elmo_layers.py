@@ -118,8 +118,8 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
     bilm_dtype : `str`, optional (default = `"float32"`)
         Precision of the fast biLM's LSTM matrix products (see `FastElmoBiLm`'s `dtype`):
         `"bfloat16"` or `"float16"` for GPUs, `"int8"` for the per-step products on CPU, with
-        the tolerances documented there.  Cache entries
-        are keyed by it, so runs in different precisions never share them.
+        the tolerances documented there.  Cache entries are keyed by it, so runs in different
+        precisions never share them.
     """
 
     def __init__(
