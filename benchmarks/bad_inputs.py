@@ -16,7 +16,7 @@ from allennlp.modules.token_embedders import TokenEmbedder
 
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
 from ner_elmo.data.dataset_readers.gmb_csv import GmbCsvDatasetReader
-from ner_elmo.modules.token_embedders.elmo_layers import ElmoLayersTokenEmbedder
+from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -20,7 +20,7 @@ if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_sp
     # Each import registers the components its module defines.
     from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: F401
     from ner_elmo.data.dataset_readers import gmb_csv as _gmb_csv  # noqa: F401
-    from ner_elmo.modules.token_embedders import elmo_layers as _elmo_layers  # noqa: F401
+    from ner_elmo.modules.token_embedders import ner_elmo_embedder as _ner_elmo_embedder  # noqa: F401
     from ner_elmo.modules.token_embedders import pretrained_embedding as _embedding  # noqa: F401
     from ner_elmo.modules.seq2seq_encoders import residual_bilstm as _residual_bilstm  # noqa: F401
     from ner_elmo.models import ner_crf_tagger as _ner_crf_tagger  # noqa: F401

@@ -271,7 +271,7 @@ SENTENCES = [
 
 
 def embedder(options, weights, **kwargs):
-    from ner_elmo.modules.token_embedders.elmo_layers import ElmoLayersTokenEmbedder
+    from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
 
     kwargs.setdefault("implementation", "stock")
     kwargs.setdefault("dropout", 0.0)

@@ -15,7 +15,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.modules.token_embedders import TokenEmbedder
 
-from ner_elmo.modules.token_embedders.elmo_layers import ElmoLayersTokenEmbedder
+from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
 from ner_elmo.modules.token_embedders.pretrained_embedding import PretrainedFileEmbedding
 
 # Nothing listens on the discard port of this machine: the connection is refused at once.

@@ -2,7 +2,7 @@
 A cache of frozen-biLM layer activations, one entry per sentence, so that a frozen ELMo runs
 once per distinct sentence instead of once per sentence per epoch.
 
-Only torch and numpy are used here; `ner_elmo.modules.token_embedders.elmo_layers` (the
+Only torch and numpy are used here; `ner_elmo.modules.token_embedders.ner_elmo_embedder` (the
 registered "ner_elmo" token embedder) wires it in.
 
 How an entry is found
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 #: Part of every namespace: bump it when the entry layout changes.
 CACHE_FORMAT_VERSION = 1
 
-#: Storage dtypes; float16 halves memory at a cost measured in `elmo_layers` (see its docstring).
+#: Storage dtypes; float16 halves memory at a cost measured in `ner_elmo_embedder` (see its docstring).
 CACHE_DTYPES = {"float32": numpy.float32, "float16": numpy.float16}
 
 # Bytes charged per memory entry on top of its array (key string, array header, LRU node),

@@ -13,7 +13,7 @@ from allennlp.modules.elmo import _ElmoBiLm, batch_to_ids
 from allennlp.modules.token_embedders import ElmoTokenEmbedder, TokenEmbedder
 from allennlp.nn.util import remove_sentence_boundaries
 
-from ner_elmo.modules.token_embedders.elmo_layers import ElmoLayersTokenEmbedder
+from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
 
 HAS_FAST_BILM = importlib.util.find_spec("ner_elmo.modules.elmo.bilm") is not None
 
