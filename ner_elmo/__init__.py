@@ -21,7 +21,7 @@ if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_sp
     from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: F401
     from ner_elmo.data.dataset_readers import gmb_csv as _gmb_csv  # noqa: F401
     from ner_elmo.modules.token_embedders import ner_elmo_embedder as _ner_elmo_embedder  # noqa: F401
-    from ner_elmo.modules.token_embedders import pretrained_embedding as _embedding  # noqa: F401
+    from ner_elmo.modules.token_embedders import ner_embedding as _ner_embedding  # noqa: F401
     from ner_elmo.modules.seq2seq_encoders import residual_bilstm as _residual_bilstm  # noqa: F401
     from ner_elmo.models import ner_crf_tagger as _ner_crf_tagger  # noqa: F401
     from ner_elmo.models import ner_simple_tagger as _ner_simple_tagger  # noqa: F401
@@ -31,8 +31,8 @@ if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_sp
     from ner_elmo.training.callbacks import epoch_report as _epoch_report  # noqa: F401
     from ner_elmo.training.callbacks import rng_state as _rng_state  # noqa: F401
     from ner_elmo.commands import ner_report as _ner_report  # noqa: F401
-    from ner_elmo.commands import render_entities as _render_entities  # noqa: F401
-    from ner_elmo.commands import plot_curves as _plot_curves  # noqa: F401
+    from ner_elmo.commands import ner_html as _ner_html  # noqa: F401
+    from ner_elmo.commands import ner_curves as _ner_curves  # noqa: F401
     from ner_elmo.commands import ner_predict as _ner_predict  # noqa: F401
     from ner_elmo.training import atomic_checkpointer as _atomic_checkpointer  # noqa: F401
     from ner_elmo.training import atomic_archive as _atomic_archive

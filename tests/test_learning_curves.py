@@ -100,7 +100,7 @@ def test_directory_without_epoch_files_is_refused_clearly(tmp_path):
 
 
 def test_ner_curves_command_writes_the_png(tmp_path, capsys):
-    from ner_elmo.commands.plot_curves import NerCurves
+    from ner_elmo.commands.ner_curves import NerCurves
 
     run = write_epochs(tmp_path / "run", {e: epoch_metrics(e) for e in range(4)})
     parser = argparse.ArgumentParser()

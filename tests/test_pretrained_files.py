@@ -16,7 +16,7 @@ from allennlp.data import Vocabulary
 from allennlp.modules.token_embedders import TokenEmbedder
 
 from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
-from ner_elmo.modules.token_embedders.pretrained_embedding import PretrainedFileEmbedding
+from ner_elmo.modules.token_embedders.ner_embedding import PretrainedFileEmbedding
 
 # Nothing listens on the discard port of this machine: the connection is refused at once.
 UNREACHABLE = "http://127.0.0.1:9/elmo_weights.hdf5"

@@ -7,7 +7,7 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
-from ner_elmo.models.conlleval_metrics import ConllevalMetricsMixin
+from ner_elmo.models.conlleval_tagger_metrics import ConllevalMetricsMixin
 from ner_elmo.models.label_encoding import check_label_encoding
 from ner_elmo.modules.conditional_random_field.batched_viterbi_crf import (
     BatchedViterbiConditionalRandomField,

@@ -7,7 +7,7 @@ from allennlp.models.simple_tagger import SimpleTagger
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn.util import get_text_field_mask
 
-from ner_elmo.models.conlleval_metrics import ConllevalMetricsMixin
+from ner_elmo.models.conlleval_tagger_metrics import ConllevalMetricsMixin
 from ner_elmo.models.label_encoding import check_label_encoding
 
 

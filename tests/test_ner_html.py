@@ -180,7 +180,7 @@ def test_invalid_json_is_refused_naming_file_and_line(tmp_path):
 
 
 def test_ner_html_command_writes_the_page(tmp_path, capsys):
-    from ner_elmo.commands.render_entities import NerHtml
+    from ner_elmo.commands.ner_html import NerHtml
 
     parser = argparse.ArgumentParser()
     NerHtml().add_subparser(parser.add_subparsers())
@@ -197,7 +197,7 @@ def test_ner_html_command_writes_the_page(tmp_path, capsys):
 
 
 def test_predictor_inputs_keep_line_numbers_and_unreadable_lines(tmp_path):
-    from ner_elmo.commands.render_entities import read_predictor_inputs
+    from ner_elmo.commands.ner_html import read_predictor_inputs
 
     texts = tmp_path / "texts.txt"
     texts.write_text("Anna Berg visited Tallinn.\n\n  Omar Said left.  \r\n", encoding="utf-8")
@@ -227,7 +227,7 @@ def tiny_archive(tmp_path_factory):
 
 
 def test_archive_mode_predicts_then_renders_every_line(tiny_archive, tmp_path):
-    from ner_elmo.commands.render_entities import write_entity_page
+    from ner_elmo.commands.ner_html import write_entity_page
 
     inputs = tmp_path / "inputs.jsonl"
     inputs.write_text(
@@ -242,7 +242,7 @@ def test_archive_mode_predicts_then_renders_every_line(tiny_archive, tmp_path):
     page = parse(output.read_text(encoding="utf-8"))
     assert page.titles == ["line 2: prediction failed", "line 3: prediction failed"]
 
-    from ner_elmo.commands.render_entities import predict_lines
+    from ner_elmo.commands.ner_html import predict_lines
 
     lines = predict_lines(tiny_archive, inputs, "ner", batch_size=2)
     assert [line for line, _ in lines] == [1, 2, 3, 4]
