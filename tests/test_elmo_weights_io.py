@@ -4,6 +4,7 @@ import h5py
 import numpy
 import pytest
 import torch
+from allennlp.modules import elmo as allennlp_elmo
 
 from ner_elmo.modules.elmo.hdf5_layout import expected_datasets, read_options, read_weights
 from ner_elmo.modules.elmo.weights_io import (
@@ -57,7 +58,6 @@ def test_written_layout_matches_the_reference_elmo(shared_dir, tmp_path):
 
 
 def test_allennlp_elmo_loads_our_reference_sized_file(shared_dir, tmp_path):
-    allennlp_elmo = pytest.importorskip("allennlp.modules.elmo")
     options = read_options(shared_dir / "elmo" / "reference" / "options.json")
     write_random_elmo(options, tmp_path / "options.json", tmp_path / "lm_weights.hdf5", seed=5)
     elmo = allennlp_elmo.Elmo(

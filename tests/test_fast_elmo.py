@@ -7,10 +7,13 @@ import random
 
 import pytest
 import torch
+from allennlp.modules import elmo as allennlp_elmo
 
 from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids, token_to_char_ids
 from ner_elmo.modules.elmo import lstm as lstm_module
+from ner_elmo.modules.elmo import step_products as step_products_module
 from ner_elmo.modules.elmo.packing import pack_by_length
+from ner_elmo.modules.elmo.bilm import BATCH_TOLERANCE
 from ner_elmo.modules.elmo.step_products import int8_step_products_available, onednn_packing_available
 from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
 
@@ -35,7 +38,7 @@ def elmo_files(fixtures_dir):
 
 @pytest.fixture(scope="module")
 def stock_elmo():
-    return pytest.importorskip("allennlp.modules.elmo")
+    return allennlp_elmo
 
 
 @pytest.fixture(scope="module")
@@ -217,15 +220,46 @@ def test_first_layer_products_per_distinct_word_give_the_same_numbers(fast, monk
 
 
 def test_onednn_packed_step_products_give_the_same_numbers(elmo_files, fast, monkeypatch):
+    if not onednn_packing_available():
+        pytest.skip("PyTorch's oneDNN packed linear ops are missing here: nothing to compare")
     # Used for large weights only: make the fixture's count.
     monkeypatch.setattr(lstm_module, "ONEDNN_MIN_WEIGHT_ELEMENTS", 0)
     char_ids = batch_to_char_ids(_sentences(11, [8, 5, 2]))
     with torch.no_grad():
         packed = fast(char_ids)
         plain = FastElmoBiLm(*elmo_files, onednn_packed_weights=False)(char_ids)
-    if onednn_packing_available():
-        assert len(fast.lstm._packed_step_products) == 2  # one per layer
+    assert len(fast.lstm._packed_step_products) == 2  # one per layer
     assert max(_max_differences(plain, packed)) <= 1e-6
+
+
+def _missing_op(*args, **kwargs):
+    raise RuntimeError("No such operator (simulated)")
+
+
+def test_without_onednn_packed_ops_the_plain_products_run(elmo_files, monkeypatch):
+    monkeypatch.setattr(step_products_module, "_onednn_checked", None)
+    monkeypatch.setattr(step_products_module, "_pack", _missing_op)
+    monkeypatch.setattr(lstm_module, "ONEDNN_MIN_WEIGHT_ELEMENTS", 0)
+    assert not onednn_packing_available()
+    char_ids = batch_to_char_ids(_sentences(11, [8, 5, 2]))
+    fallback = FastElmoBiLm(*elmo_files)
+    with torch.no_grad():
+        got = fallback(char_ids)
+        plain = FastElmoBiLm(*elmo_files, onednn_packed_weights=False)(char_ids)
+    assert fallback.lstm._packed_step_products == {}
+    assert all(torch.equal(a, b) for a, b in zip(got["activations"], plain["activations"]))
+
+
+def test_without_int8_ops_int8_falls_back_to_float32_with_a_warning(elmo_files, monkeypatch, caplog):
+    monkeypatch.setattr(step_products_module, "_int8_checked", None)
+    monkeypatch.setattr(step_products_module, "_pack_int8", _missing_op)
+    assert not int8_step_products_available()
+    char_ids = batch_to_char_ids(_sentences(12, [7, 3]))
+    with caplog.at_level("WARNING"), torch.no_grad():
+        got = FastElmoBiLm(*elmo_files, dtype="int8")(char_ids)
+        plain = FastElmoBiLm(*elmo_files)(char_ids)
+    assert "int8 products are not available in this PyTorch" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(got["activations"], plain["activations"]))
 
 
 def test_unfreezing_drops_the_cached_and_packed_copies(fast, monkeypatch):
@@ -300,10 +334,9 @@ def test_char_cache_evicts_the_least_recently_used_word(elmo_files):
     assert len(cache) == 4
 
 
-def test_a_cached_word_is_bit_identical_whichever_batch_first_met_it(elmo_files):
-    # What makes a resumed training run repeat the uninterrupted one exactly: the two fill their
-    # caches from different batches. (Without the fixed-shape chunks this fixture's embeddings
-    # differ in the last bits between batches of 37 new words.)
+def test_a_cached_word_is_the_same_whichever_batch_first_met_it(elmo_files):
+    # Up to round-off (the CNN's products round by batch shape and CPU kernels): a resumed run,
+    # which fills its cache from other batches than the uninterrupted one, stays within it.
     rng = random.Random(3)
     words = list(dict.fromkeys("".join(rng.choice("abcdéfghijkl") for _ in range(rng.randint(1, 12))) for _ in range(120)))
     words = words[:100]
@@ -319,7 +352,9 @@ def test_a_cached_word_is_bit_identical_whichever_batch_first_met_it(elmo_files)
             distinct, inverse = fast.char_cache.embed_distinct(batch_to_char_ids([words])[0], fast.char_cnn)
         assert fast.char_cache.misses == len(words) + 2  # each word once, and <S>, </S>
         embeddings.append(distinct.index_select(0, inverse))
-    assert torch.equal(embeddings[0], embeddings[1]) and torch.equal(embeddings[0], embeddings[2])
+    tolerance = BATCH_TOLERANCE * embeddings[0].abs().max().item()
+    for other in embeddings[1:]:
+        assert (embeddings[0] - other).abs().max().item() <= tolerance
 
 
 def test_vocab_to_cache_fills_the_cache(elmo_files):

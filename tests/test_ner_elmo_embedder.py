@@ -13,6 +13,7 @@ from allennlp.modules.elmo import _ElmoBiLm, batch_to_ids
 from allennlp.modules.token_embedders import ElmoTokenEmbedder, TokenEmbedder
 from allennlp.nn.util import remove_sentence_boundaries
 
+from ner_elmo.modules.elmo.bilm import BATCH_TOLERANCE
 from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
 
 HAS_FAST_BILM = importlib.util.find_spec("ner_elmo.modules.elmo.bilm") is not None
@@ -86,17 +87,17 @@ def test_fast_and_stock_implementations_agree(elmo_files, output_layer):
 @pytest.mark.parametrize("implementation", ["fast", "stock"])
 @pytest.mark.parametrize("cache", ["none", "memory"])
 def test_a_sentence_does_not_depend_on_the_rest_of_its_batch(elmo_files, cache, implementation):
-    # The fast biLM to the bit (on CPU): a cache refilled from other batches, as after
-    # `--recover`, gives back exactly the numbers of the first fill. Alone, every product has one
-    # row; in the batch, the longest sentence's last steps have one row, the others more.
+    # Up to round-off, on every CPU kind (CI runs this under forced AVX2 and plain kernels too):
+    # a matrix product's rounding depends on its row count, so bit-identity is not promised.
+    # The same batch again gives the same bits.
     model = make(elmo_files, cache=cache, implementation=implementation).eval()
-    together = model(batch_to_ids(SENTENCES))
+    ids = batch_to_ids(SENTENCES)
+    together = model(ids)
+    assert torch.equal(make(elmo_files, cache=cache, implementation=implementation).eval()(ids), together)
+    tolerance = BATCH_TOLERANCE * together.abs().max().item()
     for row, sentence in enumerate(SENTENCES):
         alone = make(elmo_files, cache=cache, implementation=implementation).eval()(batch_to_ids([sentence]))
-        if implementation == "fast":
-            assert torch.equal(together[row, : len(sentence)], alone[0])
-        else:
-            assert (together[row, : len(sentence)] - alone[0]).abs().max().item() < 1e-6
+        assert (together[row, : len(sentence)] - alone[0]).abs().max().item() <= tolerance
 
 
 def test_projection_dim_and_more_leading_dimensions(elmo_files):

@@ -5,20 +5,15 @@ sentence's `<S>` and `</S>`), so once warm the CNN runs only for unseen words.
 
 It is only correct while the CNN is frozen: `FastElmoBiLm` bypasses it whenever a CNN
 parameter requires grad, and clears it whenever its parameters move or are reloaded.
+A cached embedding is the one computed in the batch that first met the word; computed in
+another batch, its last bits may differ (a matrix product's round-off depends on its shape
+and on the CPU's kernels), within the tolerance `FastElmoBiLm` documents.
 """
 from collections import OrderedDict
 from typing import Callable, List, Tuple
 
 import numpy
 import torch
-
-# Words the cache has not seen are embedded in chunks of exactly this many rows (the last one
-# padded). A matrix product's round-off can depend on its number of rows and on a row's place
-# among them (seen on CPU for 37 rows, not for multiples of 64); a fixed shape makes a word's
-# cached embedding the same whichever batch first met it, so a resumed or re-ordered run
-# computes exactly what an uninterrupted one did. The padding costs little: the CNN is a small
-# part of the biLM's work.
-CANONICAL_ROWS = 64
 
 
 class CharacterEmbeddingCache:
@@ -107,7 +102,7 @@ class CharacterEmbeddingCache:
         computed = None
         if miss_distinct:
             miss_rows = torch.as_tensor([first_rows[j] for j in miss_distinct], device=device)
-            computed = _compute_in_canonical_chunks(char_ids.index_select(0, miss_rows), compute)
+            computed = compute(char_ids.index_select(0, miss_rows))
         dim = computed.size(1) if computed is not None else self._storage.size(1)
         dtype = computed.dtype if computed is not None else self._storage.dtype
         distinct = torch.empty(len(first_rows), dim, dtype=dtype, device=device)
@@ -141,14 +136,3 @@ class CharacterEmbeddingCache:
             self._storage = storage
         self._storage[torch.as_tensor(slots, device=embeddings.device)] = embeddings
 
-
-def _compute_in_canonical_chunks(
-    char_ids: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]
-) -> torch.Tensor:
-    """`compute(char_ids)`, run on chunks of `CANONICAL_ROWS` rows (all-zero padding rows added)."""
-    num_rows = char_ids.size(0)
-    padded_rows = -(-num_rows // CANONICAL_ROWS) * CANONICAL_ROWS
-    if padded_rows != num_rows:
-        char_ids = torch.cat([char_ids, char_ids.new_zeros(padded_rows - num_rows, char_ids.size(1))])
-    chunks = [compute(chunk) for chunk in char_ids.split(CANONICAL_ROWS)]
-    return torch.cat(chunks)[:num_rows]

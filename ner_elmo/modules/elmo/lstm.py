@@ -5,6 +5,7 @@ time steps as one matrix product.  The numbers are those of allennlp's `ElmoLstm
 of `LstmCellWithProjection`s (memory cell clipped to `cell_clip`, projected state clipped
 to `proj_clip`, each layer after the first adding its input to its output).
 """
+import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy
@@ -20,6 +21,8 @@ from ner_elmo.modules.elmo.step_products import (
     int8_step_products_available,
     onednn_packing_available,
 )
+
+logger = logging.getLogger(__name__)
 
 # Rows of input products computed at once: enough for an efficient matrix product,
 # few enough to bound memory (2 * rows * 4 * cell_dim floats; 64 MB for the 4096-cell model).
@@ -43,25 +46,16 @@ InputProducts = Callable[[int, int], torch.Tensor]
 StepProducts = Union[BatchedStepProducts, OneDnnStepProducts, Int8StepProducts]
 
 
-def _rows_at_least_two(tensor: torch.Tensor) -> torch.Tensor:
-    """`tensor` `(directions, rows, dim)` with a lone row doubled.  A product of one row takes a
-    matrix-vector path whose round-off differs from that of two or more rows (seen on CPU for
-    bmm, addmm and oneDNN); with no one-row products, a sentence's numbers are the same to the
-    bit whatever else is in its batch, which is what lets a cache refilled from other batches
-    (after `--recover`) give the very numbers of the first fill."""
-    return torch.cat([tensor, tensor], dim=1) if tensor.size(1) == 1 else tensor
-
-
 def packed_input_products(
     inputs: torch.Tensor, input_weight: torch.Tensor, bias: torch.Tensor, compute_dtype: Optional[torch.dtype]
 ) -> InputProducts:
     """Input products (with the bias) of packed rows `[start, end)` of `inputs` `(2, rows, dim)`."""
 
     def products(start: int, end: int) -> torch.Tensor:
-        rows = _rows_at_least_two(inputs[:, start:end])
+        rows = inputs[:, start:end]
         if compute_dtype is None:
-            return torch.baddbmm(bias, rows, input_weight)[:, : end - start]
-        return (batched_matmul(rows, input_weight, compute_dtype) + bias)[:, : end - start]
+            return torch.baddbmm(bias, rows, input_weight)
+        return batched_matmul(rows, input_weight, compute_dtype) + bias
 
     return products
 
@@ -80,12 +74,11 @@ def distinct_input_products(
     """
     num_distinct = distinct_inputs.size(0)
     num_directions = input_weight.size(0)
-    per_direction = _rows_at_least_two(distinct_inputs.unsqueeze(0).expand(num_directions, -1, -1))
+    per_direction = distinct_inputs.unsqueeze(0).expand(num_directions, -1, -1)
     if compute_dtype is None:
         distinct_products = torch.baddbmm(bias, per_direction, input_weight)
     else:
         distinct_products = batched_matmul(per_direction, input_weight, compute_dtype) + bias
-    distinct_products = distinct_products[:, :num_distinct]
     flat_products = distinct_products.reshape(num_directions * num_distinct, distinct_products.size(-1))
     # Each direction's rows follow those of the one before.
     flat_index = row_index + num_distinct * torch.arange(num_directions, device=row_index.device).unsqueeze(1)
@@ -144,7 +137,7 @@ def run_layer(
         else:
             state = state[:, :active]
             memory = memory[:, :active]
-            gates = step_products.recurrent(_rows_at_least_two(state), _rows_at_least_two(step_inputs))[:, :active]
+            gates = step_products.recurrent(state, step_inputs)
         sigmoid_gates = torch.sigmoid(gates[:, :, : 3 * cell_dim])
         memory_init = torch.tanh(gates[:, :, 3 * cell_dim :])
         input_gate = sigmoid_gates[:, :, :cell_dim]
@@ -156,7 +149,7 @@ def run_layer(
             memory = torch.addcmul(input_gate * memory_init, forget_gate, memory)
         if cell_clip:
             memory = torch.clamp(memory, -cell_clip, cell_clip)
-        state = step_products.project(_rows_at_least_two(output_gate * torch.tanh(memory)))[:, :active]
+        state = step_products.project(output_gate * torch.tanh(memory))
         if proj_clip:
             state = torch.clamp(state, -proj_clip, proj_clip)
         outputs.append(state)
@@ -232,6 +225,7 @@ class StatelessElmoLstm(torch.nn.Module):
         self.projection_weights = torch.nn.ParameterList(projections)
         self._low_precision_weights: Dict[torch.dtype, List[Tuple[torch.Tensor, ...]]] = {}
         self._packed_step_products: Dict[Tuple[type, int], StepProducts] = {}
+        self._warned_no_int8 = False
 
     def _weights(self, layer: int, compute_dtype: Optional[torch.dtype]) -> Tuple[torch.Tensor, ...]:
         """Input, recurrent, bias and projection weights of `layer`; the matrices in
@@ -273,7 +267,15 @@ class StatelessElmoLstm(torch.nn.Module):
             if not frozen:
                 raise ValueError("int8 products need a frozen biLM (requires_grad false)")
             if not int8_step_products_available():
-                raise ValueError("int8 products need PyTorch's fbgemm quantized ops (x86 CPUs)")
+                # A config made on an x86 machine still runs where the ops are missing.
+                if not self._warned_no_int8:
+                    logger.warning(
+                        "int8 products are not available in this PyTorch (fbgemm's quantized ops, "
+                        "x86 CPUs only): running the float32 products instead"
+                    )
+                    self._warned_no_int8 = True
+                compute_dtype = None
+        if compute_dtype == torch.qint8:
             kind = Int8StepProducts
         elif (
             self.onednn_packed_weights

@@ -172,7 +172,7 @@ def _pack_int8(weight: torch.Tensor) -> torch.Tensor:
     zero_points = torch.zeros(rows.size(0), dtype=torch.long)
     with warnings.catch_warnings():
         # PyTorch announces the removal of quantized tensors; `int8_step_products_available`
-        # turns false (and int8 is refused with a clear error) on a PyTorch without them.
+        # turns false (and int8 falls back to float32, with a warning) on a PyTorch without them.
         warnings.simplefilter("ignore", UserWarning)
         quantized = torch.quantize_per_channel(rows, scales.double(), zero_points, 0, torch.qint8)
         return torch.ops.quantized.linear_prepack(quantized, None)
