@@ -113,7 +113,7 @@ def main():
         print("| file | case | what the user sees |\n|---|---|---|")
         for reader, name, cases in (
             (ConllNerDatasetReader(), "bad.conll", CONLL_CASES),
-            (GmbCsvDatasetReader(), "bad.csv", GMB_CASES),
+            (GmbCsvDatasetReader(split="all"), "bad.csv", GMB_CASES),
         ):
             for case, content in cases.items():
                 path = Path(tmp) / name

@@ -16,6 +16,7 @@ HEADER = "Sentence #,Word,POS,Tag\r\n"
 
 
 def read(path, **options):
+    options.setdefault("split", "all")
     return list(GmbCsvDatasetReader(**options).read(str(path)))
 
 
@@ -113,6 +114,18 @@ def test_split_ratios_and_seed(fixture_csv):
         words for number, (words, _) in enumerate(words_and_tags(read(fixture_csv)), 1)
         if gmb_split(number, split_seed=14) == "validation"
     ]
+
+
+def test_a_path_without_a_split_is_refused_unless_all_is_asked_for(fixture_csv):
+    # Train and validation paths without suffixes would read the same sentences twice.
+    with pytest.raises(ConfigurationError, match=(
+        rf"^{re.escape(fixture_csv)}: no split chosen for the GMB file, which has no official one: add "
+        rf"'#train', '#validation' or '#test' to the data path \({re.escape(fixture_csv)}#train\), or set the "
+        r"reader's split; split 'all' reads every sentence \(never validate on what you train on\)$"
+    )):
+        list(GmbCsvDatasetReader().read(fixture_csv))
+    assert len(list(GmbCsvDatasetReader(split="all").read(fixture_csv))) == 30
+    assert len(list(GmbCsvDatasetReader().read(fixture_csv + "#all"))) == 30
 
 
 def test_split_path():

@@ -108,8 +108,11 @@ class GmbCsvDatasetReader(NerDatasetReader):
 
     token_indexers : `Dict[str, TokenIndexer]`, optional (default=`{"tokens": SingleIdTokenIndexer()}`)
         How the tokens are indexed.
-    split : `str`, optional (default=`"all"`)
+    split : `str`, optional (default=`None`)
         `"train"`, `"validation"`, `"test"` or `"all"`; a `#<split>` suffix on the path wins.
+        With neither, reading fails: a config whose train and validation paths are the same
+        file without suffixes would otherwise train and evaluate on the same sentences. Give
+        `"all"` to read every sentence on purpose (e.g. to predict on the whole file).
     split_ratios : `Sequence[float]`, optional (default=`(0.8, 0.1, 0.1)`)
         Shares of train, validation and test; non-negative, summing to 1.
     split_seed : `int`, optional (default=`13`)
@@ -134,7 +137,7 @@ class GmbCsvDatasetReader(NerDatasetReader):
     def __init__(
         self,
         token_indexers: Optional[Dict[str, TokenIndexer]] = None,
-        split: str = "all",
+        split: Optional[str] = None,
         split_ratios: Sequence[float] = DEFAULT_SPLIT_RATIOS,
         split_seed: int = DEFAULT_SPLIT_SEED,
         tag_label: Optional[str] = "ner",
@@ -154,7 +157,8 @@ class GmbCsvDatasetReader(NerDatasetReader):
             label_namespace=label_namespace,
             **kwargs,
         )
-        check_label_names([split], SPLITS, "split")
+        if split is not None:
+            check_label_names([split], SPLITS, "split")
         if tag_label is not None:
             check_label_names([tag_label], tuple(_LABEL_COLUMNS), "tag_label")
         check_label_names(self.feature_labels, tuple(_LABEL_COLUMNS), "feature label")
@@ -182,6 +186,12 @@ class GmbCsvDatasetReader(NerDatasetReader):
     def _read(self, file_path: PathOrStr) -> Iterable[Instance]:
         path, suffix = self.split_path(file_path)
         split = suffix or self.split
+        if split is None:
+            raise ConfigurationError(
+                f"{path}: no split chosen for the GMB file, which has no official one: add "
+                f"'#train', '#validation' or '#test' to the data path ({path}#train), or set the "
+                "reader's split; split 'all' reads every sentence (never validate on what you train on)"
+            )
         logger.info("Reading GMB sentences (%s) from %s", split, path)
         text = read_text(path, self.encoding)
         with paused_garbage_collection():
