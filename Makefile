@@ -20,7 +20,7 @@ DEMO_ENV := NER_ELMO_CONLL_TRAIN=fixtures/conll/train.iob1.txt \
 	NER_ELMO_ELMO_DIM=32 \
 	NER_ELMO_GLOVE=fixtures/glove/tiny.50d.txt
 
-.PHONY: install demo test test-fast lock clean
+.PHONY: install demo test test-fast test-cpu-kinds gpu-check lock clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,22 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The numerical core and the embedder again with torch's, oneDNN's and MKL's CPU kernels forced
+# down to AVX2 and to no vector kernels: what a user's older or AMD CPU runs. An equality that
+# rests on one CPU's rounding fails here, not on the user's machine.
+NUMERIC_TESTS ?= tests/test_fast_elmo.py tests/test_ner_elmo_embedder.py tests/test_elmo_cache.py \
+	tests/test_viterbi.py tests/test_ner_crf_tagger.py tests/test_elmo_weights_io.py tests/test_rng_state.py
+CPU_KIND_avx2 := ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+CPU_KIND_default := ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
+test-cpu-kinds: install
+	$(CPU_KIND_avx2) $(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider $(NUMERIC_TESTS)
+	$(CPU_KIND_default) $(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider $(NUMERIC_TESTS)
+
+# The GPU code paths against the CPU reference, on a machine with CUDA, torch, numpy and h5py
+# (no allennlp needed): see benchmarks/gpu_check.py.
+gpu-check:
+	python3 benchmarks/gpu_check.py
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -1,9 +1,17 @@
+import os
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 import ner_elmo  # noqa: F401  (registers every component, as `allennlp` does through .allennlp_plugins)
+
+# Property tests: local runs explore new examples every time; CI (HYPOTHESIS_PROFILE=ci, set by
+# .ci/run) draws the same examples on every run, so a red CI is always reproducible.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "fixtures"
