@@ -34,6 +34,7 @@ if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_sp
     from ner_elmo.commands import ner_html as _ner_html  # noqa: F401
     from ner_elmo.commands import ner_curves as _ner_curves  # noqa: F401
     from ner_elmo.commands import ner_predict as _ner_predict  # noqa: F401
+    from ner_elmo.commands import ner_serve as _ner_serve  # noqa: F401
     from ner_elmo.training import atomic_checkpointer as _atomic_checkpointer  # noqa: F401
     from ner_elmo.training import atomic_archive as _atomic_archive
 

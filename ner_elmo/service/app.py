@@ -1,0 +1,265 @@
+"""
+The prediction service's ASGI app (FastAPI): `create_app` wires the endpoints to a
+`MicroBatcher` that loads the predictor, warms it and makes every model call on one thread.
+
+Bodies are read and answered as bytes rather than through FastAPI's pydantic models: the
+answer must be byte for byte the line `allennlp predict` writes (the predictor's `dump_line`),
+and bad input must get the predictor's own error object.
+"""
+import asyncio
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
+
+from ner_elmo.predictors.ner_predictor import UnreadableLine, _json_type
+from ner_elmo.service.batcher import BatchFailed, MicroBatcher, NotReady, QueueFull, TooManyInputs
+from ner_elmo.service.metrics import ServiceMetrics
+
+logger = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json"
+
+
+@dataclass
+class ServiceConfig:
+    """
+    The service's settings (`allennlp ner-serve`'s options of the same names).
+
+    # Parameters
+
+    max_batch_size : `int`, optional (default = `32`)
+        Most inputs per model call.
+    max_wait_ms : `float`, optional (default = `10`)
+        How long the inference thread waits for more requests once it has one.
+    queue_size : `int`, optional (default = `None`: 8 x `max_batch_size`)
+        Most inputs accepted and waiting; beyond it requests get 503 with Retry-After.
+    max_body_bytes : `int`, optional (default = `2 MiB`)
+        Larger request bodies get 413.
+    threads : `int`, optional (default = `None`: torch's default)
+        torch threads for the model.
+    retry_after_s : `int`, optional (default = `1`)
+        The Retry-After of a 503.
+    warmup : `bool`, optional (default = `True`)
+        Tag a short text alone and in a full batch before reporting ready.
+    """
+
+    max_batch_size: int = 32
+    max_wait_ms: float = 10.0
+    queue_size: Optional[int] = None
+    max_body_bytes: int = 2 * 2**20
+    threads: Optional[int] = None
+    retry_after_s: int = 1
+    warmup: bool = True
+
+    @property
+    def effective_queue_size(self) -> int:
+        return self.queue_size if self.queue_size is not None else 8 * self.max_batch_size
+
+
+class _Refusal(Exception):
+    """An answer other than the predictions: an HTTP status, an error kind and a message."""
+
+    def __init__(self, status: int, kind: str, message: str, retry_after: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.retry_after = retry_after
+
+    def response(self) -> Response:
+        headers = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        if self.status == 413:  # the rest of the body was not read: the connection cannot be reused
+            headers["Connection"] = "close"
+        return _json_response(self.status, {"error": str(self)}, headers)
+
+
+def _json_response(status: int, value: Any, headers: Optional[dict] = None) -> Response:
+    body = json.dumps(value, ensure_ascii=False).encode("utf-8") + b"\n"
+    return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
+
+
+def create_app(
+    load_predictor: Callable[[], Any],
+    config: Optional[ServiceConfig] = None,
+    metrics: Optional[ServiceMetrics] = None,
+    on_load_failure: Optional[Callable[[BaseException], None]] = None,
+) -> FastAPI:
+    """
+    The service's app. `load_predictor` builds the predictor (e.g. a `functools.partial` of
+    `ner_elmo.service.loading.load_serving_predictor`); it runs on the inference thread, which
+    the app's lifespan starts (so the server answers `/healthz` and a 503 `/readyz` while the
+    model loads) and stops, after every accepted request is answered.
+    """
+    config = config or ServiceConfig()
+    metrics = metrics or ServiceMetrics()
+    batcher = MicroBatcher(
+        load_predictor,
+        metrics,
+        max_batch_size=config.max_batch_size,
+        max_wait=config.max_wait_ms / 1000.0,
+        queue_size=config.effective_queue_size,
+        threads=config.threads,
+        warmup=config.warmup,
+        on_load_failure=on_load_failure,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher.start()
+        try:
+            yield
+        finally:
+            # uvicorn has answered every request by now; the thread ends when the queue is empty.
+            await asyncio.get_running_loop().run_in_executor(None, batcher.close)
+
+    app = FastAPI(
+        title="ner-elmo prediction service",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.batcher = batcher
+    app.state.metrics = metrics
+    app.state.config = config
+
+    async def read_json(request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > config.max_body_bytes:
+            raise _Refusal(
+                413,
+                "body_too_large",
+                f"the request body has {int(declared)} bytes, more than the limit of "
+                f"{config.max_body_bytes} (--max-body-bytes)",
+            )
+        chunks: List[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > config.max_body_bytes:
+                raise _Refusal(
+                    413,
+                    "body_too_large",
+                    f"the request body has more than the limit of {config.max_body_bytes} bytes "
+                    "(--max-body-bytes)",
+                )
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if not body.strip():
+            raise _Refusal(400, "bad_json", "the request body is empty: expected JSON")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _Refusal(400, "bad_json", f"not valid UTF-8: {error}") from None
+        value = batcher.predictor.load_line(text.lstrip("\ufeff"))
+        if isinstance(value, UnreadableLine):
+            raise _Refusal(400, "bad_json", value["error"])
+        return value
+
+    async def tag(inputs: List[Any]) -> List[Any]:
+        try:
+            future = batcher.submit(inputs)
+        except QueueFull as error:
+            raise _Refusal(503, "queue_full", str(error), config.retry_after_s) from None
+        except TooManyInputs as error:
+            raise _Refusal(413, "body_too_large", str(error)) from None
+        except NotReady as error:
+            raise _Refusal(503, "not_ready", str(error), config.retry_after_s) from None
+        try:
+            return await future
+        except BatchFailed as error:
+            raise _Refusal(500, "internal", f"the model failed: {error}") from None
+        except NotReady as error:
+            raise _Refusal(503, "not_ready", str(error), config.retry_after_s) from None
+
+    async def answer(endpoint: str, request: Request, handler) -> Response:
+        started = time.perf_counter()
+        metrics.in_progress.inc()
+        try:
+            if not batcher.ready:
+                # Checked before reading the body: a loading or stopping service reads nothing.
+                raise _Refusal(
+                    503, "not_ready", "the model is not loaded yet" if batcher.state == "loading"
+                    else f"the service is not ready ({batcher.state})", config.retry_after_s,
+                )
+            response = await handler(await read_json(request))
+        except _Refusal as refusal:
+            metrics.errors.labels(refusal.kind).inc()
+            response = refusal.response()
+        except ClientDisconnect:
+            response = Response(status_code=499)  # nobody reads it; counted as such
+        except Exception as error:  # a bug here must not take the process down
+            logger.exception("unexpected error answering %s", endpoint)
+            metrics.errors.labels("internal").inc()
+            response = _json_response(500, {"error": f"internal error: {type(error).__name__}: {error}"})
+        finally:
+            metrics.in_progress.dec()
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.request_latency.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    def prediction_body(output: Any) -> bytes:
+        return batcher.predictor.dump_line(output).encode("utf-8")
+
+    async def predict_one(value: Any) -> Response:
+        [output] = await tag([value])
+        if isinstance(output, dict) and "error" in output:
+            metrics.errors.labels("bad_request").inc()
+            return Response(prediction_body(output), status_code=422, media_type=JSON_TYPE)
+        return Response(prediction_body(output), media_type=JSON_TYPE)
+
+    async def predict_many(value: Any) -> Response:
+        if not isinstance(value, list):
+            raise _Refusal(422, "bad_request", f"expected a JSON array of inputs, got {_json_type(value)}")
+        outputs = await tag(value) if value else []
+        failed = sum(1 for output in outputs if isinstance(output, dict) and "error" in output)
+        if failed:
+            metrics.errors.labels("bad_request").inc(failed)
+        lines = [prediction_body(output)[:-1] for output in outputs]  # without the "\n"
+        return Response(b"[" + b",\n".join(lines) + b"]\n", media_type=JSON_TYPE)
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        """One input object: the prediction, or the predictor's error object with 422."""
+        return await answer("predict", request, predict_one)
+
+    @app.post("/predict_batch")
+    async def predict_batch(request: Request) -> Response:
+        """A list of input objects: the list of their predictions or error objects, in order."""
+        return await answer("predict_batch", request, predict_many)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """200 while the process and its inference thread live (loading included)."""
+        if batcher.alive:
+            return _json_response(200, {"status": "ok", "model": batcher.state})
+        error = f"{type(batcher.load_error).__name__}: {batcher.load_error}" if batcher.load_error else None
+        return _json_response(503, {"status": "failed", "model": batcher.state, "error": error})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        """200 once the model is loaded and warmed, 503 before (and while shutting down)."""
+        if batcher.ready:
+            return _json_response(
+                200,
+                {
+                    "status": "ready",
+                    "max_batch_size": batcher.max_batch_size,
+                    "max_wait_ms": config.max_wait_ms,
+                    "queue_size": batcher.queue_size,
+                    "load_seconds": round(batcher.load_seconds or 0.0, 3),
+                },
+            )
+        return _json_response(503, {"status": batcher.state}, {"Retry-After": str(config.retry_after_s)})
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=metrics.content_type)
+
+    return app

@@ -1,0 +1,110 @@
+"""
+Loading an archive for serving: the `ner` predictor, as `allennlp predict --predictor ner`
+builds it, with the ELMo activation cache turned off.
+
+The configs archive a `ner_elmo` embedder with an in-memory activation cache (up to 4 GB): it
+speeds up training epochs, but at inference every new sentence is a miss, so in a service it
+only grows. `serving_overrides` finds every `ner_elmo` embedder in the archived config and
+overrides its `cache` to `"none"`; archives of other embedders (allennlp's
+`elmo_token_embedder`, GloVe, characters) need nothing.
+"""
+import argparse
+import json
+import logging
+import os
+import tarfile
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from allennlp.commands.predict import _get_predictor
+from allennlp.common.file_utils import cached_path
+from allennlp.common.params import parse_overrides
+
+from ner_elmo.predictors.ner_predictor import NerPredictor
+
+logger = logging.getLogger(__name__)
+
+_CONFIG_NAME = "config.json"
+
+
+def archived_config(archive_file: str) -> Dict[str, Any]:
+    """The `config.json` of an archive (a path, a URL, or a serialization directory)."""
+    resolved = cached_path(archive_file)
+    if os.path.isdir(resolved):
+        with open(os.path.join(resolved, _CONFIG_NAME), "r", encoding="utf-8") as stream:
+            return json.load(stream)
+    with tarfile.open(resolved, "r:*") as archive:
+        for member in archive.getmembers():
+            if member.isfile() and os.path.normpath(member.name) == _CONFIG_NAME:
+                stream = archive.extractfile(member)
+                assert stream is not None
+                return json.loads(stream.read().decode("utf-8"))
+    raise FileNotFoundError(f"{archive_file}: no {_CONFIG_NAME} in the archive")
+
+
+def _components(value: Any, path: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """Every object in a config with its dotted path (list items by index, as allennlp's overrides)."""
+    if isinstance(value, dict):
+        yield path, value
+        for key, item in value.items():
+            yield from _components(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _components(item, f"{path}.{index}" if path else str(index))
+
+
+def serving_overrides(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Dotted overrides turning off the activation cache of every `ner_elmo` embedder in `config`."""
+    return {
+        f"{path}.cache": "none"
+        for path, component in _components(config.get("model", {}), "model")
+        if component.get("type") == "ner_elmo"
+    }
+
+
+def activation_caches(model: Any) -> List[Tuple[str, Any]]:
+    """The (module name, cache) of every module of `model` that has an activation cache on."""
+    return [
+        (name, module.activation_cache)
+        for name, module in model.named_modules()
+        if getattr(module, "activation_cache", None) is not None
+    ]
+
+
+def load_serving_predictor(
+    archive_file: str,
+    cuda_device: int = -1,
+    weights_file: Optional[str] = None,
+    overrides: str = "",
+    predictor_args: Optional[Dict[str, Any]] = None,
+    batch_size: int = 32,
+) -> NerPredictor:
+    """
+    The `ner` predictor of `archive_file`, loaded exactly as `allennlp predict --predictor ner`
+    loads it (same function), except that every `ner_elmo` embedder's activation cache is off.
+
+    `overrides` (a JSON(net) string, as `-o`) apply after the service's own, so a user can still
+    ask for a cache. `batch_size` is the predictor's sentences per forward pass.
+    """
+    merged = serving_overrides(archived_config(archive_file))
+    if overrides.strip():
+        merged.update(parse_overrides(overrides))
+    arguments = dict(predictor_args or {})
+    arguments.setdefault("batch_size", batch_size)
+    predictor = _get_predictor(
+        argparse.Namespace(
+            archive_file=archive_file,
+            weights_file=weights_file,
+            cuda_device=cuda_device,
+            overrides=json.dumps(merged),
+            predictor="ner",
+            predictor_args=json.dumps(arguments),
+            dataset_reader_choice="validation",
+        )
+    )
+    caches = activation_caches(predictor._model)
+    if caches:
+        logger.warning(
+            "activation cache left on by the overrides in %s: it grows with every new sentence",
+            ", ".join(name for name, _ in caches),
+        )
+    return predictor

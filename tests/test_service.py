@@ -1,0 +1,590 @@
+"""
+The prediction service (`allennlp ner-serve`), tested through a real uvicorn server on a free
+loopback port: what each endpoint answers, byte for byte against `allennlp predict`, on the
+tiny lexicon tagger, a stock allennlp-models ELMo tagger and a `ner_elmo` ELMo tagger; status
+codes for every kind of bad request; micro-batching; a full queue; graceful shutdown.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import httpx
+import pytest
+import torch
+import uvicorn
+from allennlp.commands.predict import _predict
+from allennlp.commands.train import train_model
+from allennlp.common import Params
+from allennlp.models.archival import archive_model, load_archive
+from prometheus_client.parser import text_string_to_metric_families
+
+from ner_elmo.commands.ner_serve import _ner_serve
+from ner_elmo.service.app import ServiceConfig, create_app
+from ner_elmo.service.loading import activation_caches, load_serving_predictor
+from tiny_tagger import build_tagger, tagger_params
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+# Inputs as JSON lines, as a user gives them to `allennlp predict`: several sentences and
+# paragraphs, non-ASCII words, a line separator inside a string (escaped by dump_line), a lone
+# surrogate (written as an ASCII escape), echoed ids, and three inputs the predictor rejects.
+INPUT_LINES = [
+    '{"id": 1, "text": "Maria Lindqvist flew from Oslo to Nairobi on Tuesday. She met Zoë at '
+    'Ørsted.\\n\\nKestrel Trading Company 😀 hired staff in ירושלים."}',
+    '{"sentence": "Talks between Maria Lindqvist and Kestrel Trading Company resume in Oslo ."}',
+    '{"tokens": ["Zoë", "joined", "Ørsted", "in", "القاهرة", "."]}',
+    '{"id": "separator", "text": "Oslo\\u2028Nairobi"}',
+    '{"id": "surrogate", "text": "Oslo \\ud800 Nairobi"}',
+    '{"id": 6, "text": ""}',
+    '{"id": 7}',
+    '{"tokens": "Oslo"}',
+]
+REJECTED = {5, 6, 7}  # indices of the inputs the predictor answers with an error object
+
+
+# ------------------------------------------------------------------------------------------
+# Archives (built once per module) and what `allennlp predict` writes for them.
+
+
+@pytest.fixture(scope="module")
+def lexicon_archive(tmp_path_factory) -> Path:
+    """The tiny lexicon tagger of tiny_tagger.py, archived (`ner_crf_tagger`, `ner_conll`)."""
+    directory = tmp_path_factory.mktemp("lexicon")
+    config = {"dataset_reader": {"type": "ner_conll"}, "model": tagger_params(), "train_data_path": "unused"}
+    (directory / "config.json").write_text(json.dumps(config))
+    model = build_tagger()
+    model.vocab.save_to_files(str(directory / "vocabulary"))
+    torch.save(model.state_dict(), directory / "best.th")
+    archive_model(directory)
+    return directory / "model.tar.gz"
+
+
+def elmo_tagger_config(embedder_type: str) -> dict:
+    """
+    allennlp-models' ELMo NER setup in miniature: the stock `conll2003` reader (BIOUL), a stock
+    `crf_tagger` and either allennlp's `elmo_token_embedder` or `ner_elmo` with the in-memory
+    activation cache the project's configs archive, on the fixture ELMo.
+    """
+    elmo = {
+        "type": embedder_type,
+        "options_file": str(FIXTURES / "elmo" / "options.json"),
+        "weight_file": str(FIXTURES / "elmo" / "lm_weights.hdf5"),
+        "do_layer_norm": False,
+        "dropout": 0.0,
+    }
+    if embedder_type == "ner_elmo":
+        elmo["cache"] = "memory"
+    return {
+        "dataset_reader": {
+            "type": "conll2003",
+            "tag_label": "ner",
+            "coding_scheme": "BIOUL",
+            "token_indexers": {
+                "tokens": {"type": "single_id", "lowercase_tokens": True},
+                "elmo": {"type": "elmo_characters"},
+            },
+        },
+        "train_data_path": str(FIXTURES / "conll" / "train.iob1.txt"),
+        "model": {
+            "type": "crf_tagger",
+            "label_encoding": "BIOUL",
+            "constrain_crf_decoding": True,
+            "text_field_embedder": {
+                "token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}, "elmo": elmo}
+            },
+            "encoder": {"type": "lstm", "input_size": 8 + 32, "hidden_size": 8, "bidirectional": True},
+        },
+        "data_loader": {"batch_size": 8},
+        "trainer": {"num_epochs": 2, "optimizer": {"type": "adam", "lr": 0.01}, "cuda_device": -1},
+    }
+
+
+@pytest.fixture(scope="module")
+def elmo_archives(tmp_path_factory) -> Dict[str, Path]:
+    import allennlp_models.tagging  # noqa: F401  (registers crf_tagger, as allennlp's plugins do)
+
+    archives = {}
+    for embedder_type in ("elmo_token_embedder", "ner_elmo"):
+        directory = tmp_path_factory.mktemp(f"run_{embedder_type}")
+        train_model(Params(elmo_tagger_config(embedder_type)), str(directory / "run"))
+        archives[embedder_type] = directory / "run" / "model.tar.gz"
+    return archives
+
+
+def allennlp_predict(archive: Path, tmp_path: Path) -> List[str]:
+    """The lines `allennlp predict ARCHIVE input.jsonl --predictor ner` writes (its own code)."""
+    source, target = tmp_path / "input.jsonl", tmp_path / "predict_output.jsonl"
+    source.write_text("\n".join(INPUT_LINES) + "\n", encoding="utf-8")
+    _predict(
+        argparse.Namespace(
+            archive_file=str(archive),
+            input_file=str(source),
+            output_file=str(target),
+            weights_file=None,
+            batch_size=3,
+            silent=True,
+            cuda_device=-1,
+            use_dataset_reader=False,
+            dataset_reader_choice="validation",
+            overrides="",
+            predictor="ner",
+            predictor_args="",
+            file_friendly_logging=False,
+            multitask_head=None,
+        )
+    )
+    lines = target.read_bytes().decode("utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) == len(INPUT_LINES) + 1
+    return lines[:-1]
+
+
+# ------------------------------------------------------------------------------------------
+# A real uvicorn server on a free loopback port, in a thread of the test process.
+
+
+class LiveServer:
+    def __init__(self, app) -> None:
+        self.app = app
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.socket.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        assert self.app.state.batcher.wait_ready(timeout), self.app.state.batcher.load_error
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.should_exit = True
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+        self.socket.close()
+
+    @property
+    def batcher(self):
+        return self.app.state.batcher
+
+
+def serve(load, **config) -> LiveServer:
+    return LiveServer(create_app(load, ServiceConfig(**config)))
+
+
+def metric_values(url: str) -> Dict[Tuple[str, Tuple], float]:
+    """`GET /metrics` as {(sample name, sorted label items): value}."""
+    text = httpx.get(url + "/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def post(url: str, path: str, body, timeout: float = 60) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+    return httpx.post(url + path, content=content, timeout=timeout)
+
+
+def post_in_thread(url: str, path: str, body, results: dict, key) -> threading.Thread:
+    thread = threading.Thread(target=lambda: results.__setitem__(key, post(url, path, body)))
+    thread.start()
+    return thread
+
+
+class GatedPredictor:
+    """
+    A real predictor whose model calls with an input of id "gated..." wait for `gate`, and
+    whose calls with an input of id "boom" raise: a slow batch and a failing model, on demand.
+    """
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.batches: List[int] = []
+
+    def predict_batch_json(self, inputs):
+        ids = [str(value.get("id")) for value in inputs if isinstance(value, dict)]
+        if "boom" in ids:
+            raise RuntimeError("simulated model failure")
+        if any(name.startswith("gated") for name in ids):
+            self.entered.set()
+            assert self.gate.wait(60)
+        self.batches.append(len(inputs))
+        return self.predictor.predict_batch_json(inputs)
+
+    def __getattr__(self, name):
+        return getattr(self.predictor, name)
+
+
+# ------------------------------------------------------------------------------------------
+# The answers: the same bytes as `allennlp predict`.
+
+
+def check_answers_equal_allennlp_predict(server: LiveServer, expected_lines: List[str]) -> None:
+    for index, (line, expected) in enumerate(zip(INPUT_LINES, expected_lines)):
+        response = post(server.url, "/predict", line.encode("utf-8"))
+        assert response.status_code == (422 if index in REJECTED else 200), response.text
+        assert response.headers["content-type"] == "application/json"
+        assert response.content == (expected + "\n").encode("utf-8")
+    response = post(server.url, "/predict_batch", ("[" + ",".join(INPUT_LINES) + "]").encode("utf-8"))
+    assert response.status_code == 200
+    assert response.content == ("[" + ",\n".join(expected_lines) + "]\n").encode("utf-8")
+    assert response.json() == [json.loads(line) for line in expected_lines]
+
+
+def test_lexicon_tagger_answers_what_allennlp_predict_writes(lexicon_archive, tmp_path):
+    expected = allennlp_predict(lexicon_archive, tmp_path)
+    first = json.loads(expected[0])
+    assert [entity["text"] for entity in first["entities"]] == [
+        "Maria Lindqvist", "Oslo", "Nairobi", "Zoë", "Ørsted", "Kestrel Trading Company", "😀", "ירושלים",
+    ]
+    assert json.loads(expected[6]) == {"id": 7, "error": "expected exactly one 'text'/'sentence'/'tokens' key, got none"}
+    assert "\\u2028" in expected[3] and "\\ud800" in expected[4]
+
+    load = lambda: load_serving_predictor(str(lexicon_archive))  # noqa: E731
+    with serve(load, max_batch_size=4) as server:
+        server.wait_ready()
+        assert httpx.get(server.url + "/healthz").json() == {"status": "ok", "model": "ready"}
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert ready.json()["max_batch_size"] == 4 and ready.json()["queue_size"] == 32
+        check_answers_equal_allennlp_predict(server, expected)
+        assert post(server.url, "/predict_batch", b"[]").json() == []
+
+        metrics = metric_values(server.url)
+        assert metrics[("ner_ready", ())] == 1
+        assert metrics[("ner_requests_total", (("endpoint", "predict"), ("status", "200")))] == 5
+        assert metrics[("ner_requests_total", (("endpoint", "predict"), ("status", "422")))] == 3
+        assert metrics[("ner_request_latency_seconds_count", (("endpoint", "predict"),))] == 8
+        assert metrics[("ner_errors_total", (("kind", "bad_request"),))] == 3 + 3  # alone, then in the batch
+        assert metrics[("ner_inputs_total", ())] == 16
+        tokens = sum(len(json.loads(line).get("tokens", ())) for line in expected)
+        assert metrics[("ner_tokens_total", ())] == 2 * tokens
+        assert metrics[("ner_queue_depth", ())] == 0
+        assert metrics[("ner_requests_in_progress", ())] == 0
+
+
+@pytest.mark.parametrize("embedder_type", ["elmo_token_embedder", "ner_elmo"])
+def test_elmo_taggers_answer_what_allennlp_predict_writes(elmo_archives, embedder_type, tmp_path):
+    """A stock allennlp-models ELMo tagger archive, and one of the ner_elmo embedder."""
+    archive = elmo_archives[embedder_type]
+    expected = allennlp_predict(archive, tmp_path)
+    assert any(json.loads(line).get("tags") for line in expected)
+
+    with serve(lambda: load_serving_predictor(str(archive)), max_batch_size=4) as server:
+        server.wait_ready()
+        # Serving turns the ner_elmo activation cache off; `allennlp predict` kept it.
+        assert activation_caches(server.batcher.predictor._model) == []
+        check_answers_equal_allennlp_predict(server, expected)
+    archived = load_archive(str(archive)).model
+    caches = [name for name, _ in activation_caches(archived)]
+    assert caches == (["text_field_embedder.token_embedder_elmo"] if embedder_type == "ner_elmo" else [])
+
+
+# ------------------------------------------------------------------------------------------
+# Readiness, errors and limits.
+
+
+def test_not_ready_until_the_model_is_loaded_and_warmed(lexicon_archive):
+    release = threading.Event()
+
+    def slow_load():
+        assert release.wait(60)
+        return load_serving_predictor(str(lexicon_archive))
+
+    with serve(slow_load) as server:
+        assert httpx.get(server.url + "/healthz").json() == {"status": "ok", "model": "loading"}
+        not_ready = httpx.get(server.url + "/readyz")
+        assert (not_ready.status_code, not_ready.json()) == (503, {"status": "loading"})
+        refused = post(server.url, "/predict", {"text": "Oslo"})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json() == {"error": "the model is not loaded yet"}
+        release.set()
+        server.wait_ready()
+        assert httpx.get(server.url + "/readyz").status_code == 200
+        assert post(server.url, "/predict", {"text": "Oslo"}).json()["tags"] == ["U-LOC"]
+
+
+def test_a_model_that_cannot_load_fails_health_and_stops_the_command(tmp_path):
+    failures = []
+
+    def broken_load():
+        raise FileNotFoundError("model.tar.gz not found")
+
+    app = create_app(broken_load, ServiceConfig(), on_load_failure=failures.append)
+    with LiveServer(app) as server:
+        server.batcher.wait_ready(30)
+        health = httpx.get(server.url + "/healthz")
+        assert health.status_code == 503
+        assert health.json() == {"status": "failed", "model": "failed", "error": "FileNotFoundError: model.tar.gz not found"}
+        assert httpx.get(server.url + "/readyz").status_code == 503
+        assert [type(error) for error in failures] == [FileNotFoundError]
+
+    # The command exits with the error instead of lingering unready.
+    args = argparse.Namespace(
+        archive_file=str(tmp_path / "missing.tar.gz"), host="127.0.0.1", port=0, max_batch_size=32,
+        max_wait_ms=10.0, queue_size=None, max_body_bytes=2**20, threads=None, cuda_device=-1,
+        weights_file=None, overrides="", predictor_args="", access_log=False, log_level="warning",
+    )
+    with pytest.raises(FileNotFoundError, match="missing.tar.gz"):
+        _ner_serve(args)
+
+
+def test_bad_requests_get_400_413_and_422(lexicon_archive):
+    load = lambda: load_serving_predictor(str(lexicon_archive))  # noqa: E731
+    with serve(load, max_batch_size=4, queue_size=8, max_body_bytes=2000) as server:
+        server.wait_ready()
+        url = server.url
+
+        def answer(path: str, body) -> Tuple[int, object]:
+            response = post(url, path, body)
+            return response.status_code, response.json()
+
+        # Not JSON, not UTF-8, empty: 400 with the reason.
+        assert answer("/predict", b"{not json") == (
+            400, {"error": "not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"}
+        )
+        status, body = answer("/predict", b'{"text": "caf\xe9"}')
+        assert status == 400 and body["error"].startswith("not valid UTF-8: 'utf-8' codec can't decode byte 0xe9")
+        assert answer("/predict_batch", b"  ") == (400, {"error": "the request body is empty: expected JSON"})
+
+        # JSON the predictor rejects: 422 with its error object (pass-through keys echoed).
+        assert answer("/predict", {"id": 1}) == (
+            422, {"id": 1, "error": "expected exactly one 'text'/'sentence'/'tokens' key, got none"}
+        )
+        assert answer("/predict", {"id": 2, "tokens": ["Oslo", 3]}) == (
+            422, {"id": 2, "error": "'tokens'[1] must be a string, got number"}
+        )
+        assert answer("/predict", {"text": "x", "tags": []}) == (
+            422, {"error": "input key(s) 'tags' are reserved for the output: rename them"}
+        )
+        assert answer("/predict", [{"text": "Oslo"}]) == (
+            422, {"error": "expected a JSON object with a 'text'/'sentence'/'tokens' key, got array"}
+        )
+        assert answer("/predict_batch", {"text": "Oslo"}) == (422, {"error": "expected a JSON array of inputs, got object"})
+        # In a batch, each input gets its own answer: a bad one does not spoil the others.
+        status, body = answer("/predict_batch", [{"text": "Oslo"}, {"id": 2, "sentence": 5}])
+        assert status == 200
+        assert body[0]["tags"] == ["U-LOC"]
+        assert body[1] == {"id": 2, "error": "'sentence' must be a string, got number"}
+
+        # Over the body limit: 413, whether the length is declared or the body is chunked.
+        large = {"text": "Oslo " * 400}
+        assert answer("/predict", large) == (
+            413, {"error": "the request body has 2012 bytes, more than the limit of 2000 (--max-body-bytes)"}
+        )
+        chunked = httpx.post(url + "/predict", content=iter([b'{"text": "', b"Oslo " * 500, b'"}']))
+        assert (chunked.status_code, chunked.json()) == (
+            413, {"error": "the request body has more than the limit of 2000 bytes (--max-body-bytes)"}
+        )
+        # More inputs in one request than the queue can ever hold: 413 too.
+        assert answer("/predict_batch", [{"text": "Oslo"}] * 9) == (
+            413, {"error": "the request has 9 inputs, more than the queue holds (8, --queue-size): send at most 8 per request"}
+        )
+        # Still serving.
+        assert answer("/predict", {"sentence": "Maria Lindqvist"})[1]["tags"] == ["B-PER", "L-PER"]
+        metrics = metric_values(url)
+        errors = {labels[0][1]: value for (name, labels), value in metrics.items() if name == "ner_errors_total"}
+        assert errors == {"bad_json": 3, "bad_request": 6, "body_too_large": 3}
+        assert metrics[("ner_requests_total", (("endpoint", "predict"), ("status", "413")))] == 2
+
+
+def test_a_failing_model_answers_500_for_its_request_only(lexicon_archive):
+    gated = {}
+
+    def load():
+        gated["predictor"] = GatedPredictor(load_serving_predictor(str(lexicon_archive)))
+        return gated["predictor"]
+
+    with serve(load, max_batch_size=8, max_wait_ms=3000) as server:
+        server.wait_ready()
+        results: dict = {}
+        threads = [
+            post_in_thread(server.url, "/predict", {"id": name, "text": "Oslo"}, results, name)
+            for name in ("a", "boom", "b")
+        ]
+        for thread in threads:
+            thread.join(60)
+        assert results["boom"].status_code == 500
+        assert results["boom"].json() == {"error": "the model failed: RuntimeError: simulated model failure"}
+        for name in ("a", "b"):
+            assert results[name].status_code == 200 and results[name].json()["id"] == name
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        assert metric_values(server.url)[("ner_errors_total", (("kind", "internal"),))] == 1
+
+
+# ------------------------------------------------------------------------------------------
+# Micro-batching, a full queue, graceful shutdown.
+
+
+def test_concurrent_requests_are_tagged_together(lexicon_archive):
+    texts = {
+        "a": "Maria Lindqvist flew to Oslo.",
+        "b": "Zoë met Kestrel Trading Company.",
+        "c": "Nairobi and Oslo.",
+        "d": "Ørsted hired Maria Lindqvist. She left Oslo.",
+    }
+    predictor = load_serving_predictor(str(lexicon_archive))
+    expected = {name: predictor.predict_json({"id": name, "text": text}) for name, text in texts.items()}
+    gated: dict = {}
+
+    def load():
+        gated["predictor"] = GatedPredictor(predictor)
+        return gated["predictor"]
+
+    # A long wait: the four requests, sent at once, land in one batch (or a few).
+    with serve(load, max_batch_size=4, max_wait_ms=5000) as server:
+        server.wait_ready()
+        results: dict = {}
+        start = threading.Barrier(len(texts))
+
+        def send(name):
+            start.wait()
+            results[name] = post(server.url, "/predict", {"id": name, "text": texts[name]})
+
+        threads = [threading.Thread(target=send, args=(name,)) for name in texts]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for name in texts:
+            assert results[name].status_code == 200
+            assert results[name].json() == expected[name]  # each gets its own answer
+        metrics = metric_values(server.url)
+        batches = metrics[("ner_batch_size_count", ())]
+        assert metrics[("ner_batch_size_sum", ())] == 4
+        assert metrics[("ner_batch_size_bucket", (("le", "1.0"),))] < batches  # some batch > 1
+        assert max(gated["predictor"].batches) > 1
+
+
+def test_a_full_queue_answers_503_with_retry_after(lexicon_archive):
+    gated: dict = {}
+
+    def load():
+        gated["predictor"] = GatedPredictor(load_serving_predictor(str(lexicon_archive)))
+        return gated["predictor"]
+
+    with serve(load, max_batch_size=1, queue_size=1, max_wait_ms=0) as server:
+        server.wait_ready()
+        predictor = gated["predictor"]
+        results: dict = {}
+        first = post_in_thread(server.url, "/predict", {"id": "gated", "text": "Oslo"}, results, "first")
+        assert predictor.entered.wait(30)  # the first is in the model, blocked
+        second = post_in_thread(server.url, "/predict", {"id": "second", "text": "Nairobi"}, results, "second")
+        wait_for(lambda: metric_values(server.url)[("ner_queue_depth", ())] == 1, what="the second request queued")
+        full = post(server.url, "/predict", {"id": "third", "text": "Oslo"})
+        assert full.status_code == 503
+        assert full.headers["retry-after"] == "1"
+        assert full.json() == {"error": "the queue is full (1 of 1 inputs waiting)"}
+        assert httpx.get(server.url + "/readyz").status_code == 200
+        predictor.gate.set()
+        first.join(60)
+        second.join(60)
+        assert results["first"].json()["tags"] == ["U-LOC"]
+        assert results["second"].json()["tags"] == ["U-LOC"]
+        metrics = metric_values(server.url)
+        assert metrics[("ner_errors_total", (("kind", "queue_full"),))] == 1
+        assert metrics[("ner_requests_total", (("endpoint", "predict"), ("status", "503")))] == 1
+
+
+def test_graceful_shutdown_answers_every_accepted_request(lexicon_archive):
+    gated: dict = {}
+
+    def load():
+        gated["predictor"] = GatedPredictor(load_serving_predictor(str(lexicon_archive)))
+        return gated["predictor"]
+
+    server = serve(load, max_batch_size=1, max_wait_ms=0)
+    with server:
+        server.wait_ready()
+        predictor = gated["predictor"]
+        results: dict = {}
+        threads = [
+            post_in_thread(server.url, "/predict", {"id": f"gated{index}", "text": "Oslo"}, results, index)
+            for index in range(3)
+        ]
+        assert predictor.entered.wait(30)
+        wait_for(lambda: metric_values(server.url)[("ner_queue_depth", ())] == 2, what="two requests queued")
+        server.server.should_exit = True  # what SIGTERM does
+        # The listening socket closes: new connections are refused...
+        wait_for(lambda: _refused(server.url), what="the listening socket to close")
+        # ... while the accepted requests are still answered, all of them.
+        predictor.gate.set()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(results) == [0, 1, 2]
+        for index, response in results.items():
+            assert response.status_code == 200 and response.json()["id"] == f"gated{index}"
+    assert server.batcher.state == "stopped"
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url + "/healthz", timeout=2)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+def test_allennlp_ner_serve_command_stops_gracefully_on_sigterm(lexicon_archive, tmp_path):
+    """The real command, found through `.allennlp_plugins`: ready, answers, SIGTERM, exit 0."""
+    (tmp_path / ".allennlp_plugins").write_text("ner_elmo\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "allennlp", "ner-serve", str(lexicon_archive), "--port", str(port),
+               "--max-wait-ms", "2000", "--threads", "1"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: _ready(url) or process.poll() is not None, timeout=240, what="ner-serve ready")
+        assert process.poll() is None, process.stderr.read().decode("utf-8", "replace")[-3000:]
+        results: dict = {}
+        request = post_in_thread(url, "/predict", {"id": 1, "text": "Maria Lindqvist flew to Oslo."}, results, 1)
+        wait_for(lambda: metric_values(url)[("ner_requests_in_progress", ())] == 1, what="the request accepted")
+        process.send_signal(signal.SIGTERM)  # the request waits 2 s for batch mates
+        request.join(60)
+        assert results[1].status_code == 200
+        assert [entity["text"] for entity in results[1].json()["entities"]] == ["Maria Lindqvist", "Oslo"]
+        assert process.wait(60) == 0
+        log = process.stderr.read().decode("utf-8", "replace")
+        assert "model loaded and warmed" in log and "Shutting down" in log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
