@@ -239,6 +239,28 @@ def test_bioul_tags_score_like_their_bio_equivalent(tmp_path):
     )
 
 
+def test_the_scheme_is_inferred_by_tag_schemes_detection():
+    from ner_elmo.reporting.report_files import infer_label_encoding
+
+    assert infer_label_encoding([["U-PER", "O"], ["B-ORG", "L-ORG"]]) == "BIOUL"
+    # BIOES without a single-token entity: E- alone says BIOES (conlleval would read E- as IOE's
+    # end and run "B-LOC E-LOC B-LOC E-LOC" together as one chunk).
+    assert infer_label_encoding([["B-LOC", "E-LOC", "B-LOC", "E-LOC"]]) == "BIOES"
+    assert infer_label_encoding([["I-PER", "O", "B-LOC"]]) is None  # IOB1: read as it is
+    assert infer_label_encoding([["NNP", "VBZ"]]) is None  # not entity tags
+
+
+def test_bioes_tags_without_single_token_entities_score_both_entities(tmp_path):
+    from ner_elmo.reporting.report_files import write_ner_report
+
+    gold = [["B-LOC", "E-LOC", "B-LOC", "E-LOC"]]
+    pred = [["B-LOC", "E-LOC", "O", "O"]]
+    metrics = write_ner_report(tmp_path, [["Oslo", "harbour", "Tallinn", "port"]], gold, pred)
+    assert metrics["info"]["label_encoding"] == "BIOES"
+    overall = metrics["conlleval"]["overall"]
+    assert (overall["found_correct"], overall["found_guessed"], overall["correct_chunks"]) == (2, 1, 1)
+
+
 # --- the command on a trained archive ------------------------------------------------------
 
 

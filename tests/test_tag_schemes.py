@@ -231,3 +231,56 @@ def test_module_needs_nothing_but_the_standard_library():
         for alias in node.names
     }
     assert imported <= set(sys.stdlib_module_names)
+
+
+def test_scorer_names_resolve_other_tools_spellings_but_readers_refuse_them():
+    from ner_elmo.data.tag_schemes import scorer_encoding, scorer_names
+
+    assert [scorer_encoding(n) for n in ("bilou", "IOBES", "iob2", "BMES")] == ["BIOUL", "BIOES", "BIO", "BMES"]
+    assert scorer_names() == ["BILOU", "BIO", "BIOES", "BIOUL", "BMES", "IOB1", "IOB2", "IOBES"]
+    with pytest.raises(ValueError, match="unknown label encoding 'XYZ'"):
+        scorer_encoding("XYZ")
+    with pytest.raises(ValueError, match="unknown tag scheme 'BILOU'"):
+        normalize_scheme("BILOU")
+
+
+def test_prefix_maps_and_distinctive_prefixes():
+    from ner_elmo.data.tag_schemes import distinctive_prefixes, prefix_map, rename_prefixes
+
+    assert prefix_map("BIOUL", "BIO") == {"L": "I", "U": "B"}
+    assert prefix_map("BIOES", "BIO") == {"E": "I", "S": "B"}
+    assert prefix_map("BMES", "BIO") == {"M": "I", "E": "I", "S": "B"}
+    assert prefix_map("BIOUL", "BIOES") == {"L": "E", "U": "S"}
+    assert prefix_map("IOB1", "BIO") == prefix_map("BIO", "BIOUL") == {}
+    # Token by token, well-formed tags keep their entities.
+    for scheme in ("BIOUL", "BIOES"):
+        assert to_spans(rename_prefixes(WRITTEN[scheme], prefix_map(scheme, "BIO")), "BIO") == SPANS
+    assert [distinctive_prefixes(s) for s in ("IOB1", "BIO", "BIOUL", "IOBES")] == [(), (), ("L", "U"), ("E", "S")]
+
+
+@pytest.mark.parametrize("scheme", ["IOB1", "BIO", "BIOUL", "BIOES"])
+def test_to_spans_is_conllevals_reading_of_well_formed_tags(scheme):
+    from ner_elmo.reporting.error_analysis import entity_spans
+
+    chunks = [(s.label, s.start, s.end) for s in entity_spans(WRITTEN[scheme], scheme)]
+    assert to_spans(WRITTEN[scheme], scheme) == chunks == SPANS
+
+
+def test_ill_formed_bioul_l_and_u_close_their_entity_where_conlleval_reads_on():
+    # conlleval, given BIOUL mapped token by token (L→I, U→B), has no prefix that closes a chunk.
+    from ner_elmo.reporting.error_analysis import entity_spans
+
+    tags = ["B-PER", "L-PER", "I-PER", "U-LOC", "L-LOC"]
+    assert to_spans(tags, "BIOUL") == [("PER", 0, 2), ("PER", 2, 3), ("LOC", 3, 4), ("LOC", 4, 5)]
+    assert [(s.label, s.start, s.end) for s in entity_spans(tags, "BIOUL")] == [("PER", 0, 3), ("LOC", 3, 5)]
+
+
+def test_chunk_spans_reads_prefixes_and_types_as_conlleval():
+    from ner_elmo.data.tag_schemes import chunk_spans
+
+    assert chunk_spans([("I", "PER"), ("B", "PER"), ("O", ""), ("I", "LOC"), ("I", "ORG")]) == [
+        ("PER", 0, 1), ("PER", 1, 2), ("LOC", 3, 4), ("ORG", 4, 5)
+    ]
+    # A bracket is a one-token chunk; a chunk that a "." prefix carries to the end is not a span.
+    assert chunk_spans([("[", "NP"), ("B", "X"), (".", "X")]) == [("NP", 0, 1)]
+    assert chunk_spans([]) == []

@@ -10,8 +10,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+from ner_elmo.data.tag_schemes import chunk_spans
 from ner_elmo.reporting.figures import pyplot, save_png
-from ner_elmo.scoring.conlleval import chunk_ends, chunk_starts, split_tag, to_conlleval_tags
+from ner_elmo.scoring.conlleval import split_tag, to_conlleval_tags
 
 #: Column of the confusion matrix for gold entities whose boundaries no prediction has.
 MISSED = "MISSED"
@@ -33,21 +34,8 @@ def entity_spans(tags: Sequence[str], label_encoding: Optional[str] = None) -> L
     `ner_elmo.scoring.conlleval.evaluate`: `"BIOUL"`/`"BIOES"` tags are mapped to BIO first;
     `None` reads BIO and IOB1 as they are.
     """
-    spans: List[EntitySpan] = []
-    start: Optional[int] = None
-    prev_prefix, prev_type = "O", ""
-    # A final "O" closes the last chunk, as conlleval's sentence boundary does.
-    for i, tag in enumerate(to_conlleval_tags(tags, label_encoding) + ["O"]):
-        prefix, chunk_type = split_tag(tag)
-        ends = chunk_ends(prev_prefix, prefix, prev_type, chunk_type)
-        starts = i < len(tags) and chunk_starts(prev_prefix, prefix, prev_type, chunk_type)
-        if start is not None and (ends or starts):
-            spans.append(EntitySpan(start, i, prev_type))
-            start = None
-        if starts:
-            start = i
-        prev_prefix, prev_type = prefix, chunk_type
-    return spans
+    read = [split_tag(tag) for tag in to_conlleval_tags(tags, label_encoding)]
+    return [EntitySpan(start, end, label) for label, start, end in chunk_spans(read)]
 
 
 class EntityConfusion:

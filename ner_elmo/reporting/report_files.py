@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
+from ner_elmo.data.tag_schemes import TagSchemeError, detect_scheme, distinctive_prefixes
 from ner_elmo.reporting.error_analysis import (
     ERROR_KINDS,
     MISSED,
@@ -36,15 +37,15 @@ PER_TYPE_COLUMNS = ["type", "precision", "recall", "f1", "support", "found", "co
 
 def infer_label_encoding(tag_sequences: Sequence[Sequence[str]]) -> Optional[str]:
     """
-    `"BIOUL"` when any tag starts `U-` or `L-`, `"BIOES"` when any starts `S-`, else `None`
-    (BIO and IOB1, which conlleval reads as they are).
+    The scheme `ner_elmo.data.tag_schemes.detect_scheme` finds when it is one conlleval must
+    be told (`"BIOUL"`, `"BIOES"`); `None` for BIO and IOB1 tags, which conlleval reads as they
+    are, and for tags that are not the entity tags of one scheme (POS tags, say).
     """
-    prefixes = {tag[:2] for tags in tag_sequences for tag in tags}
-    if prefixes & {"U-", "L-"}:
-        return "BIOUL"
-    if "S-" in prefixes:
-        return "BIOES"
-    return None
+    try:
+        scheme = detect_scheme(tag_sequences)
+    except TagSchemeError:
+        return None
+    return scheme if distinctive_prefixes(scheme) else None
 
 
 def per_type_scores(confusion: EntityConfusion) -> Dict[str, Dict[str, float]]:

@@ -20,6 +20,10 @@ after `O` or after another type opens a chunk. Prefixes conlleval does not know 
 `S`, `M`) only start/end chunks through type changes, so BIOUL/BIOES tags must be mapped to BIO
 first (`label_encoding="BIOUL"` does that token by token: U→B, L→I).
 
+The two rules are `chunk_ends` and `chunk_starts` of `ner_elmo.data.tag_schemes`, the home of
+every tag reading in the package (its `chunk_spans` decodes spans with them); the prefix maps
+are its `prefix_map`.
+
 A predicted chunk is correct when it starts where a gold chunk starts, with the same type, and
 both end at the same token with no disagreement on the way. A sentence boundary (blank line, or
 a line whose first field is `-X-`) is read as an `O O` token that is not counted; a
@@ -38,32 +42,18 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from ner_elmo.data.tag_schemes import (
+    chunk_ends,
+    chunk_starts,
+    prefix_map,
+    rename_prefixes,
+    scorer_names,
+)
 
 BOUNDARY = "-X-"
 """First field that marks a line as a sentence boundary, as in conlleval."""
-
-_ENDS_BETWEEN = frozenset(
-    [("B", "B"), ("B", "O"), ("I", "B"), ("I", "O"), ("E", "E"), ("E", "I"), ("E", "O")]
-)
-_STARTS_BETWEEN = frozenset(
-    [("B", "B"), ("I", "B"), ("O", "B"), ("O", "I"), ("E", "E"), ("E", "I"), ("O", "E")]
-)
-_BRACKETS = ("[", "]")
-_NO_TYPE_PREFIXES = ("O", ".")
-
-# Token-by-token prefix maps onto prefixes conlleval reads correctly (BIO). For well-formed
-# sequences they keep every chunk; ill-formed ones are then read by conlleval's lenient rules.
-PREFIX_MAPS: Dict[str, Dict[str, str]] = {
-    "BIO": {},
-    "IOB2": {},
-    "IOB1": {},
-    "BIOUL": {"U": "B", "L": "I"},
-    "BILOU": {"U": "B", "L": "I"},
-    "BIOES": {"S": "B", "E": "I"},
-    "IOBES": {"S": "B", "E": "I"},
-    "BMES": {"S": "B", "M": "I", "E": "I"},
-}
 
 
 class ConllevalFormatError(ValueError):
@@ -79,48 +69,25 @@ def split_tag(tag: str) -> Tuple[str, str]:
     return prefix, chunk_type
 
 
-def chunk_ends(prev_prefix: str, prefix: str, prev_type: str, chunk_type: str) -> bool:
-    """Whether a chunk ended between the previous token and this one (conlleval's rule)."""
-    if prev_prefix in _BRACKETS or (prev_prefix, prefix) in _ENDS_BETWEEN:
-        return True
-    return prev_prefix not in _NO_TYPE_PREFIXES and prev_type != chunk_type
-
-
-def chunk_starts(prev_prefix: str, prefix: str, prev_type: str, chunk_type: str) -> bool:
-    """Whether a chunk started between the previous token and this one (conlleval's rule)."""
-    if prefix in _BRACKETS or (prev_prefix, prefix) in _STARTS_BETWEEN:
-        return True
-    return prefix not in _NO_TYPE_PREFIXES and prev_type != chunk_type
-
-
 def to_conlleval_tags(tags: Sequence[str], label_encoding: Optional[str]) -> List[str]:
     """
     Maps tags of `label_encoding` to tags conlleval reads as intended, token by token
     (`U-PER` → `B-PER`, `L-PER` → `I-PER` for BIOUL). `None`, BIO/IOB2 and IOB1 are unchanged.
     """
-    prefix_map = _prefix_map(label_encoding)
-    if not prefix_map:
+    renaming = _prefix_map(label_encoding)
+    if not renaming:
         return list(tags)
-    return rename_prefixes(tags, prefix_map)
-
-
-def rename_prefixes(tags: Sequence[str], prefix_map: Mapping[str, str]) -> List[str]:
-    """`tags` with each prefix in `prefix_map` renamed (`U-PER` → `B-PER` for `{"U": "B"}`)."""
-    renamed = []
-    for tag in tags:
-        prefix, hyphen, rest = tag.partition("-")
-        renamed.append(prefix_map[prefix] + hyphen + rest if hyphen and prefix in prefix_map else tag)
-    return renamed
+    return rename_prefixes(tags, renaming)
 
 
 def _prefix_map(label_encoding: Optional[str]) -> Dict[str, str]:
     if label_encoding is None:
         return {}
     try:
-        return PREFIX_MAPS[label_encoding.upper()]
-    except KeyError:
+        return prefix_map(label_encoding, "BIO")
+    except ValueError:
         raise ValueError(
-            f"unknown label_encoding {label_encoding!r}: expected one of {sorted(PREFIX_MAPS)} or None"
+            f"unknown label_encoding {label_encoding!r}: expected one of {scorer_names()} or None"
         ) from None
 
 

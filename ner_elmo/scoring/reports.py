@@ -14,25 +14,16 @@ Usage::
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from ner_elmo.scoring.conlleval import aligned_sentences, rename_prefixes
+from ner_elmo.data.tag_schemes import prefix_map, rename_prefixes, role_rank, scorer_encoding, scorer_names
+from ner_elmo.scoring.conlleval import aligned_sentences
 
 Sentences = Sequence[Sequence[str]]
 
-# seqeval's strict schemes, by the names used across this package and by seqeval's own names.
-_STRICT_SCHEMES = {
-    "IOB1": "IOB1",
-    "IOE1": "IOE1",
-    "IOB2": "IOB2",
-    "BIO": "IOB2",
-    "IOE2": "IOE2",
-    "IOBES": "IOBES",
-    "BIOES": "IOBES",
-    "BILOU": "BILOU",
-    "BIOUL": "BILOU",
-}
-# seqeval's lenient reading knows S- and E- but not U- and L-: give it those names.
-_LENIENT_PREFIX_MAPS = {"BIOUL": {"U": "S", "L": "E"}, "BILOU": {"U": "S", "L": "E"}}
-_PREFIX_ORDER = {prefix: rank for rank, prefix in enumerate("BIMELSU")}
+# seqeval's class for each scheme of `ner_elmo.data.tag_schemes` (whatever name it goes by
+# there); seqeval's own names are taken as they are (IOE1 and IOE2 are schemes this package
+# does not write).
+_SEQEVAL_CLASSES = {"IOB1": "IOB1", "BIO": "IOB2", "BIOUL": "BILOU", "BIOES": "IOBES"}
+_SEQEVAL_NAMES = ("IOB1", "IOE1", "IOB2", "IOE2", "IOBES", "BILOU")
 
 
 @dataclass(frozen=True)
@@ -71,10 +62,10 @@ def seqeval_report(
     _check_lengths(gold, predicted)
     gold_lists, predicted_lists = [list(tags) for tags in gold], [list(tags) for tags in predicted]
     if mode == "default":
-        prefix_map = _LENIENT_PREFIX_MAPS.get((scheme or "").upper())
-        if prefix_map:
-            gold_lists = [rename_prefixes(tags, prefix_map) for tags in gold_lists]
-            predicted_lists = [rename_prefixes(tags, prefix_map) for tags in predicted_lists]
+        renaming = _lenient_prefix_map(scheme)
+        if renaming:
+            gold_lists = [rename_prefixes(tags, renaming) for tags in gold_lists]
+            predicted_lists = [rename_prefixes(tags, renaming) for tags in predicted_lists]
         options = {}
         has_entities = bool(get_entities(gold_lists) or get_entities(predicted_lists))
     elif mode == "strict":
@@ -120,22 +111,36 @@ def _check_lengths(gold: Sentences, predicted: Sentences) -> None:
         pass
 
 
+def _lenient_prefix_map(scheme: Optional[str]) -> Dict[str, str]:
+    # seqeval's lenient reading knows S- and E- but not U- and L-: give it BIOES's names.
+    try:
+        return prefix_map(scheme, "BIOES") if scheme else {}
+    except ValueError:  # seqeval's own IOE1/IOE2, or a name the strict mode refuses
+        return {}
+
+
 def _strict_scheme(scheme: Optional[str], sequences: List[List[str]]):
     import seqeval.scheme
 
     if scheme is None:
         return seqeval.scheme.auto_detect(sequences)
-    try:
-        return getattr(seqeval.scheme, _STRICT_SCHEMES[scheme.upper()])
-    except KeyError:
-        raise ValueError(f"unknown scheme {scheme!r}: expected one of {sorted(_STRICT_SCHEMES)}") from None
+    name = scheme.upper()
+    if name not in _SEQEVAL_NAMES:
+        try:
+            name = _SEQEVAL_CLASSES[scorer_encoding(name)]
+        except (ValueError, KeyError):
+            known = {n for n in scorer_names() if scorer_encoding(n) in _SEQEVAL_CLASSES}
+            raise ValueError(
+                f"unknown scheme {scheme!r}: expected one of {sorted(known | set(_SEQEVAL_NAMES))}"
+            ) from None
+    return getattr(seqeval.scheme, name)
 
 
 def _tag_sort_key(tag: str):
     prefix, hyphen, chunk_type = tag.partition("-")
     if not hyphen:
         return (tag, -1, "")
-    return (chunk_type, _PREFIX_ORDER.get(prefix, len(_PREFIX_ORDER)), prefix)
+    return (chunk_type, role_rank(prefix), prefix)
 
 
 def _plain(value):
