@@ -6,8 +6,8 @@ codes for every kind of bad request; micro-batching; a full queue; graceful shut
 """
 import argparse
 import json
-import os
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,16 +69,16 @@ def lexicon_archive(tmp_path_factory) -> Path:
     return directory / "model.tar.gz"
 
 
-def elmo_tagger_config(embedder_type: str) -> dict:
+def elmo_tagger_config(embedder_type: str, elmo_dir: Path) -> dict:
     """
     allennlp-models' ELMo NER setup in miniature: the stock `conll2003` reader (BIOUL), a stock
     `crf_tagger` and either allennlp's `elmo_token_embedder` or `ner_elmo` with the in-memory
-    activation cache the project's configs archive, on the fixture ELMo.
+    activation cache the project's configs archive, on the fixture ELMo files in `elmo_dir`.
     """
     elmo = {
         "type": embedder_type,
-        "options_file": str(FIXTURES / "elmo" / "options.json"),
-        "weight_file": str(FIXTURES / "elmo" / "lm_weights.hdf5"),
+        "options_file": str(elmo_dir / "options.json"),
+        "weight_file": str(elmo_dir / "lm_weights.hdf5"),
         "do_layer_norm": False,
         "dropout": 0.0,
     }
@@ -109,6 +109,15 @@ def elmo_tagger_config(embedder_type: str) -> dict:
     }
 
 
+# The stock archive names ELMo files that are gone after training, as the published archive
+# names allennlp's S3 URLs on a machine without internet: these overrides (the README's offline
+# command) point it at local copies.
+STOCK_ELMO_OVERRIDES = json.dumps({
+    "model.text_field_embedder.token_embedders.elmo.options_file": str(FIXTURES / "elmo" / "options.json"),
+    "model.text_field_embedder.token_embedders.elmo.weight_file": str(FIXTURES / "elmo" / "lm_weights.hdf5"),
+})
+
+
 @pytest.fixture(scope="module")
 def elmo_archives(tmp_path_factory) -> Dict[str, Path]:
     import allennlp_models.tagging  # noqa: F401  (registers crf_tagger, as allennlp's plugins do)
@@ -116,12 +125,18 @@ def elmo_archives(tmp_path_factory) -> Dict[str, Path]:
     archives = {}
     for embedder_type in ("elmo_token_embedder", "ner_elmo"):
         directory = tmp_path_factory.mktemp(f"run_{embedder_type}")
-        train_model(Params(elmo_tagger_config(embedder_type)), str(directory / "run"))
+        downloads = directory / "downloads"
+        downloads.mkdir()
+        for name in ("options.json", "lm_weights.hdf5"):
+            shutil.copy(FIXTURES / "elmo" / name, downloads / name)
+        train_model(Params(elmo_tagger_config(embedder_type, downloads)), str(directory / "run"))
+        if embedder_type == "elmo_token_embedder":
+            shutil.rmtree(downloads)
         archives[embedder_type] = directory / "run" / "model.tar.gz"
     return archives
 
 
-def allennlp_predict(archive: Path, tmp_path: Path) -> List[str]:
+def allennlp_predict(archive: Path, tmp_path: Path, overrides: str = "") -> List[str]:
     """The lines `allennlp predict ARCHIVE input.jsonl --predictor ner` writes (its own code)."""
     source, target = tmp_path / "input.jsonl", tmp_path / "predict_output.jsonl"
     source.write_text("\n".join(INPUT_LINES) + "\n", encoding="utf-8")
@@ -136,7 +151,7 @@ def allennlp_predict(archive: Path, tmp_path: Path) -> List[str]:
             cuda_device=-1,
             use_dataset_reader=False,
             dataset_reader_choice="validation",
-            overrides="",
+            overrides=overrides,
             predictor="ner",
             predictor_args="",
             file_friendly_logging=False,
@@ -295,17 +310,22 @@ def test_lexicon_tagger_answers_what_allennlp_predict_writes(lexicon_archive, tm
 def test_elmo_taggers_answer_what_allennlp_predict_writes(elmo_archives, embedder_type, tmp_path):
     """A stock allennlp-models ELMo tagger archive, and one of the ner_elmo embedder."""
     archive = elmo_archives[embedder_type]
-    expected = allennlp_predict(archive, tmp_path)
+    overrides = STOCK_ELMO_OVERRIDES if embedder_type == "elmo_token_embedder" else ""
+    expected = allennlp_predict(archive, tmp_path, overrides)
     assert any(json.loads(line).get("tags") for line in expected)
 
-    with serve(lambda: load_serving_predictor(str(archive)), max_batch_size=4) as server:
+    load = lambda: load_serving_predictor(str(archive), overrides=overrides)  # noqa: E731
+    with serve(load, max_batch_size=4) as server:
         server.wait_ready()
         # Serving turns the ner_elmo activation cache off; `allennlp predict` kept it.
         assert activation_caches(server.batcher.predictor._model) == []
         check_answers_equal_allennlp_predict(server, expected)
-    archived = load_archive(str(archive)).model
+    archived = load_archive(str(archive), overrides=overrides).model
     caches = [name for name, _ in activation_caches(archived)]
     assert caches == (["text_field_embedder.token_embedder_elmo"] if embedder_type == "ner_elmo" else [])
+    if embedder_type == "elmo_token_embedder":  # without the overrides, the ELMo files are missing
+        with pytest.raises(FileNotFoundError, match="downloads/options.json"):
+            load_serving_predictor(str(archive))
 
 
 # ------------------------------------------------------------------------------------------

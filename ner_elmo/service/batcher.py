@@ -5,7 +5,7 @@ The model, the `ner` predictor's spaCy tokenizer and the ELMo character cache ar
 share between threads, so the service never shares them: one thread loads the predictor, warms
 it and makes every call to it. Requests (from the event loop) wait in a bounded queue; the
 thread takes the oldest, then keeps taking requests until the batch holds `max_batch_size`
-inputs or `max_wait` has passed since it took the first, and tags them all in one
+inputs or `max_wait` has passed since the first arrived, and tags them all in one
 `predict_batch_json` call. Each request gets its own outputs back through an asyncio future.
 """
 import asyncio
@@ -44,12 +44,13 @@ class BatchFailed(Exception):
 
 
 class _Job:
-    __slots__ = ("inputs", "future", "loop")
+    __slots__ = ("inputs", "future", "loop", "enqueued")
 
     def __init__(self, inputs: List[Any], future: "asyncio.Future[List[Any]]", loop) -> None:
         self.inputs = inputs
         self.future = future
         self.loop = loop
+        self.enqueued = time.monotonic()
 
 
 def _settle(future: "asyncio.Future", result: Any = None, error: Optional[BaseException] = None) -> None:
@@ -76,7 +77,7 @@ class MicroBatcher:
         Most inputs per model call. A request with more inputs than this is tagged in a call
         of its own (requests are never split).
     max_wait : `float`
-        Seconds the thread waits for more requests after taking the first of a batch.
+        Seconds a batch's first request may wait (from its arrival) for more requests.
     queue_size : `int`
         Most inputs waiting at once; a request that would exceed it is refused (`QueueFull`).
     threads : `int`, optional
@@ -235,7 +236,8 @@ class MicroBatcher:
                 return None
             batch = [self._jobs.popleft()]
             size = len(batch[0].inputs)
-            deadline = time.monotonic() + self.max_wait
+            # From the first request's arrival: one that queued behind a busy model has waited.
+            deadline = batch[0].enqueued + self.max_wait
             while size < self.max_batch_size:
                 if self._jobs:
                     if size + len(self._jobs[0].inputs) > self.max_batch_size:
