@@ -4,8 +4,10 @@ What `ner_crf_tagger` and `ner_simple_tagger` share: conlleval metrics next to t
 from typing import Dict, Optional
 
 from allennlp.data import Vocabulary
+from allennlp.training.metrics import SpanBasedF1Measure
 
 from ner_elmo.training.metrics.conlleval_metric import ConllevalMetric
+from ner_elmo.training.metrics.ner_span_f1 import NerSpanF1Measure
 
 
 class ConllevalMetricsMixin:
@@ -13,9 +15,18 @@ class ConllevalMetricsMixin:
     Adds `conlleval-*` metrics (overall and per entity type) to a tagger's `get_metrics`. The
     tagger lists this class before allennlp's tagger among its bases, calls `_init_conlleval`
     in its constructor and, in `forward`, feeds `self._conlleval` when it is not `None`.
+    It also swaps the tagger's span F1 for `ner_span_f1`, which works in distributed training.
     """
 
     def _init_conlleval(self, vocab: Vocabulary, label_encoding: Optional[str], enabled: bool) -> None:
+        span_f1 = getattr(self, "_f1_metric", None)
+        if type(span_f1) is SpanBasedF1Measure:
+            self._f1_metric = NerSpanF1Measure(
+                vocab,
+                tag_namespace=self.label_namespace,
+                ignore_classes=span_f1._ignore_classes,
+                label_encoding=span_f1._label_encoding,
+            )
         self._conlleval = (
             ConllevalMetric(vocab, tag_namespace=self.label_namespace, label_encoding=label_encoding)
             if enabled and label_encoding

@@ -1,8 +1,10 @@
 import random
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy
 import torch
+import torch.distributed as dist
+from allennlp.common.util import is_distributed
 from allennlp.data.data_loaders.data_loader import DataLoader, TensorDict
 from allennlp.training.callbacks import TrainerCallback
 
@@ -51,6 +53,13 @@ class RngStateCallback(TrainerCallback):
     (`save_every_num_batches`) restores the state of that epoch's start, lets the data loader
     draw the same order, and restores the checkpointed state before the first batch that runs.
 
+    In distributed training only the primary worker writes checkpoints, but every worker has
+    generators of its own (its own shard of batches, its own dropout draws). So, just before each
+    checkpoint (at the end of an epoch, and after each batch when `save_every_num_batches` is
+    set), the workers gather their states, the checkpoint holds all of them, and on recovery each
+    worker restores its own (by global rank; a worker beyond the checkpoint's count takes the
+    primary's).
+
     Registered as a `TrainerCallback` with name "rng_state".
     """
 
@@ -61,20 +70,47 @@ class RngStateCallback(TrainerCallback):
         self._epoch_start_state: Optional[Dict[str, Any]] = None
         # The checkpointed states, until training resumes.
         self._resume_from: Optional[Dict[str, Any]] = None
+        # In distributed training: every worker's states, gathered just before a checkpoint.
+        self._worker_states: Optional[List[Dict[str, Any]]] = None
 
     def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
         self.trainer = trainer
         if not isinstance(trainer.data_loader, _RngAlignedDataLoader):
             trainer.data_loader = _RngAlignedDataLoader(trainer.data_loader, self)
 
-    def state_dict(self) -> Dict[str, Any]:
+    def on_batch(self, trainer, batch_inputs, batch_outputs, batch_metrics, epoch, batch_number,
+                 is_training, is_primary: bool = True, batch_grad_norm=None, **kwargs) -> None:
+        checkpointer = trainer._checkpointer
+        if is_training and checkpointer is not None and checkpointer._save_every_num_batches:
+            self._gather_worker_states()  # a mid-epoch checkpoint may follow this batch
+
+    def on_epoch(self, trainer, metrics, epoch, is_primary: bool = True, **kwargs) -> None:
+        self._gather_worker_states()  # the epoch's checkpoint follows
+
+    def _own_state(self) -> Dict[str, Any]:
         return {"current": capture_rng_state(), "epoch_start": self._epoch_start_state}
+
+    def _gather_worker_states(self) -> None:
+        # Every worker calls the hooks above at the same points, so the collective matches up.
+        if is_distributed():
+            states: List[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(states, self._own_state())
+            self._worker_states = states
+
+    def state_dict(self) -> Dict[str, Any]:
+        state = self._own_state()
+        if self._worker_states is not None:
+            state["workers"] = self._worker_states
+        return state
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         if not state_dict:  # a checkpoint written without this callback
             return
         if "current" not in state_dict:  # written by the first version: the state alone
             state_dict = {"current": state_dict, "epoch_start": None}
+        workers = state_dict.get("workers")
+        if workers and is_distributed() and dist.get_rank() < len(workers):
+            state_dict = workers[dist.get_rank()]
         self._resume_from = state_dict
 
     def _iterate(self, data_loader: DataLoader) -> Iterator[TensorDict]:
