@@ -14,15 +14,13 @@ not a crash.
 
 The input is read as a stream (`-` reads standard input; `.gz`/`.bz2`/`.lzma` inputs are
 decompressed), `N` lines at a time, and the model sees at most `N` sentences per forward pass.
-The output is written to a hidden temporary file beside `--output-file` and renamed onto it at
-the end, so an interrupted run never leaves a partial file under the expected name. Without
-`--silent`, every output line is also printed to standard output.
+The output is written to a temporary file beside `--output-file` (`NAME.partial-…`) and renamed
+onto it at the end, so an interrupted run never leaves a partial file under the expected name.
+Without `--silent`, every output line is also printed to standard output.
 """
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 from typing import IO, Iterator, List, Optional, Tuple
 
 from allennlp.commands.predict import _get_predictor, _PredictManager
@@ -31,6 +29,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import open_compressed
 from allennlp.predictors.predictor import JsonDict
 
+from ner_elmo.common.atomic_write import atomic_open
 from ner_elmo.predictors.ner_predictor import NerPredictor, UnreadableLine
 
 
@@ -157,16 +156,8 @@ def _ner_predict(args: argparse.Namespace) -> None:
         _LinePreservingPredictManager(predictor, args.input_file, None, args.batch_size, True).run()
         return
 
-    output = Path(args.output_file)
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    stream = open(partial, "w", encoding="utf-8", newline="\n")
-    try:
+    with atomic_open(args.output_file, "w", encoding="utf-8", newline="\n") as stream:
         manager = _LinePreservingPredictManager(
             predictor, args.input_file, stream, args.batch_size, not args.silent
         )
         manager.run()  # closes `stream` when done
-    except BaseException:
-        stream.close()
-        partial.unlink()
-        raise
-    os.replace(partial, output)

@@ -2,8 +2,9 @@
 A cache of frozen-biLM layer activations, one entry per sentence, so that a frozen ELMo runs
 once per distinct sentence instead of once per sentence per epoch.
 
-Only torch and numpy are used here; `ner_elmo.modules.token_embedders.ner_elmo_embedder` (the
-registered "ner_elmo" token embedder) wires it in.
+Only torch, numpy and the standard library are used here;
+`ner_elmo.modules.token_embedders.ner_elmo_embedder` (the registered "ner_elmo" token embedder)
+wires it in.
 
 How an entry is found
 ---------------------
@@ -32,19 +33,21 @@ Stores
 ------
 `MemoryActivationStore` keeps entries in an LRU bounded in bytes; `DiskActivationStore` writes
 one `.npy` file per sentence under `<directory>/<namespace>/` (written to a temporary name and
-renamed, so a reader never sees half a file).  Both return exactly the array that was stored.
+renamed by `ner_elmo.common.atomic_write`, so a reader never sees half a file).  Both return
+exactly the array that was stored.
 """
 import hashlib
 import logging
 import os
 import re
-import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy
 import torch
+
+from ner_elmo.common.atomic_write import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -216,14 +219,9 @@ class DiskActivationStore(ActivationStore):
     def put(self, key: str, entry: numpy.ndarray) -> None:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(temporary, "wb") as stream:
-                numpy.save(stream, entry, allow_pickle=False)
-            os.replace(temporary, path)
-        finally:
-            if temporary.exists():
-                temporary.unlink()
+        # Not durable: an entry a crash loses is a miss, and an fsync per sentence costs ms.
+        with atomic_open(path, "wb", durable=False) as stream:
+            numpy.save(stream, entry, allow_pickle=False)
 
 
 class ElmoActivationCache:

@@ -4,21 +4,16 @@ final names, the model state first. A run killed while it writes leaves a trunca
 model state without its training state, and `allennlp train --recover` then fails on that
 newest checkpoint instead of resuming from it.
 """
-import os
-
 import torch
 from allennlp.training.checkpointer import Checkpointer
 
+from ner_elmo.common.atomic_write import atomic_path
+
 
 def save_atomically(state, path: str) -> None:
-    """`torch.save(state, path)` through a temporary file renamed into place (atomic on POSIX)."""
-    partial = f"{path}.partial-{os.getpid()}"
-    try:
-        torch.save(state, partial)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    """`torch.save(state, path)`, whole or absent (`ner_elmo.common.atomic_write`)."""
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
 
 
 @Checkpointer.register("ner_atomic")
