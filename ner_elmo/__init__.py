@@ -2,7 +2,9 @@
 ner_elmo: named-entity recognition with ELMo, as an AllenNLP plugin.
 
 `import ner_elmo` registers every component (dataset readers, token embedders, encoders,
-models, predictors, metrics, schedulers, callbacks and subcommands) with AllenNLP's registry.
+models, predictors, metrics, schedulers, callbacks and subcommands) with AllenNLP's registry,
+and fills in the defaults of the environment variables the Jsonnet configs read (the one place
+they are set: `ner_elmo.environment`). It changes nothing in allennlp (tested).
 
 The numerical core (`ner_elmo.modules.elmo`, `ner_elmo.modules.viterbi`,
 `ner_elmo.scoring`, `ner_elmo.data.tag_schemes`) needs only torch, numpy and h5py, so it can be
@@ -36,6 +38,4 @@ if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_sp
     from ner_elmo.commands import ner_predict as _ner_predict  # noqa: F401
     from ner_elmo.commands import ner_serve as _ner_serve  # noqa: F401
     from ner_elmo.training import atomic_checkpointer as _atomic_checkpointer  # noqa: F401
-    from ner_elmo.training import atomic_archive as _atomic_archive
-
-    _atomic_archive.install()
+    from ner_elmo.training.callbacks import atomic_archive as _atomic_archive  # noqa: F401

@@ -91,7 +91,8 @@ local env(name) = std.extVar(name);
     num_epochs: num_epochs,
     grad_norm: 5.0,
     patience: patience,
-    callbacks: [{ type: 'ner_epoch_report' }, { type: 'rng_state' }],
+    // ner_atomic_archive: the model.tar.gz written after training is whole or absent.
+    callbacks: [{ type: 'ner_epoch_report' }, { type: 'rng_state' }, { type: 'ner_atomic_archive' }],
   },
 
   data_loader(batch_size=64):: { batch_size: batch_size, shuffle: true },
