@@ -11,6 +11,9 @@ import os
 from typing import Dict
 
 _ELMO_URL = "https://allennlp.s3.amazonaws.com/models/elmo/2x4096_512_2048cnn_2xhighway/"
+#: AllenNLP's published ELMo (also the `ner_elmo` token embedder's default files).
+ELMO_OPTIONS_URL = _ELMO_URL + "elmo_2x4096_512_2048cnn_2xhighway_options.json"
+ELMO_WEIGHTS_URL = _ELMO_URL + "elmo_2x4096_512_2048cnn_2xhighway_weights.hdf5"
 
 #: name -> (default, what it is). A default of `None` means "required when a config uses it".
 VARIABLES: Dict[str, tuple] = {
@@ -18,14 +21,8 @@ VARIABLES: Dict[str, tuple] = {
     "NER_ELMO_CONLL_DEV": (None, "CoNLL validation file (eng.testa)"),
     "NER_ELMO_CONLL_TEST": (None, "CoNLL test file (eng.testb), used by evaluate_on_test"),
     "NER_ELMO_GMB_CSV": (None, "Kaggle GMB ner_dataset.csv"),
-    "NER_ELMO_ELMO_OPTIONS": (
-        _ELMO_URL + "elmo_2x4096_512_2048cnn_2xhighway_options.json",
-        "ELMo options.json: URL or local path",
-    ),
-    "NER_ELMO_ELMO_WEIGHTS": (
-        _ELMO_URL + "elmo_2x4096_512_2048cnn_2xhighway_weights.hdf5",
-        "ELMo weights.hdf5: URL or local path",
-    ),
+    "NER_ELMO_ELMO_OPTIONS": (ELMO_OPTIONS_URL, "ELMo options.json: URL or local path"),
+    "NER_ELMO_ELMO_WEIGHTS": (ELMO_WEIGHTS_URL, "ELMo weights.hdf5: URL or local path"),
     "NER_ELMO_ELMO_DIM": ("1024", "ELMo output size: 2 x projection_dim of the options file"),
     "NER_ELMO_ELMO_IMPL": ("fast", 'ELMo implementation: "fast" (ner_elmo) or "stock" (allennlp)'),
     "NER_ELMO_ELMO_LAYER": (

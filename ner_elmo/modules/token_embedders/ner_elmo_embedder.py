@@ -10,6 +10,7 @@ from allennlp.modules.scalar_mix import ScalarMix
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 from allennlp.nn.util import remove_sentence_boundaries
 
+from ner_elmo.environment import ELMO_OPTIONS_URL, ELMO_WEIGHTS_URL
 from ner_elmo.modules.elmo_cache import (
     CACHE_DTYPES,
     DiskActivationStore,
@@ -20,8 +21,6 @@ from ner_elmo.modules.elmo_cache import (
 from ner_elmo.modules.token_embedders.pretrained_files import local_copy
 
 logger = logging.getLogger(__name__)
-
-_ELMO_URL = "https://allennlp.s3.amazonaws.com/models/elmo/2x4096_512_2048cnn_2xhighway/"
 
 IMPLEMENTATIONS = ("fast", "stock")
 CACHE_KINDS = ("none", "memory", "disk")
@@ -124,8 +123,8 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
 
     def __init__(
         self,
-        options_file: str = _ELMO_URL + "elmo_2x4096_512_2048cnn_2xhighway_options.json",
-        weight_file: str = _ELMO_URL + "elmo_2x4096_512_2048cnn_2xhighway_weights.hdf5",
+        options_file: str = ELMO_OPTIONS_URL,
+        weight_file: str = ELMO_WEIGHTS_URL,
         do_layer_norm: bool = False,
         dropout: float = 0.5,
         requires_grad: bool = False,
