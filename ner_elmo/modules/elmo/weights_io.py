@@ -3,7 +3,8 @@ Reading and writing ELMo files in the original bilm-tf layout (see `hdf5_layout`
 `options.json` and an HDF5 weight file that allennlp's `Elmo` / `_ElmoBiLm` load.
 
 `write_random_elmo` writes seeded random weights of any architecture, so that full-size
-models can be built for speed measurements and tiny ones for tests.  Command line:
+models can be built for speed measurements and tiny ones for tests; `write_elmo` writes given
+weights (the pretrainer's export, `ner_elmo.pretraining.export`).  Command line:
 
 ```
 python -m ner_elmo.modules.elmo.weights_io --options X.json --out-dir DIR --seed 0
@@ -14,7 +15,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
 import h5py
 import numpy
@@ -85,7 +86,35 @@ def write_random_elmo(
     the bilm-tf layout to `weight_path`.  The seed and scale are kept as root attributes of the
     HDF5 file (`read_generator_record`), so a file can be regenerated and proved ours.
     """
+    attributes = {GENERATOR_ATTRIBUTE: GENERATOR_NAME, SEED_ATTRIBUTE: int(seed), SCALE_ATTRIBUTE: float(scale)}
+    write_elmo(options, options_path, weight_path, random_elmo_weights(options, seed, scale), attributes)
+
+
+def write_elmo(
+    options: Dict[str, Any],
+    options_path: PathLike,
+    weight_path: PathLike,
+    arrays: Iterable[Tuple[str, numpy.ndarray]],
+    attributes: Optional[Dict[str, Any]] = None,
+) -> None:
+    """
+    Write `options` to `options_path` and `arrays` (`(dataset name, array)` pairs, every
+    dataset of `expected_datasets(options)` with its shape, stored as float32 in the order
+    given) to `weight_path`, with `attributes` on the HDF5 root.  A missing, unknown or
+    misshapen dataset raises `ValueError` naming it, before anything is written.
+    """
     check_options(options, source=str(options_path))
+    arrays = [(name, numpy.asarray(values, dtype=numpy.float32)) for name, values in arrays]
+    expected = expected_datasets(options)
+    given = {name: values.shape for name, values in arrays}
+    for name, shape in expected.items():
+        if name not in given:
+            raise ValueError(f"{weight_path}: no values for dataset {name!r}")
+        if given[name] != shape:
+            raise ValueError(f"{weight_path}: dataset {name!r} has shape {given[name]}, the options say {shape}")
+    unknown = sorted(set(given) - set(expected))
+    if unknown:
+        raise ValueError(f"{weight_path}: datasets the options do not have: {', '.join(unknown)}")
     Path(options_path).parent.mkdir(parents=True, exist_ok=True)
     Path(weight_path).parent.mkdir(parents=True, exist_ok=True)
     with open(options_path, "w", encoding="utf-8") as options_file:
@@ -93,10 +122,9 @@ def write_random_elmo(
     # Write to a temporary name first so an interrupted run never leaves a half file behind.
     partial_path = Path(str(weight_path) + ".partial")
     with h5py.File(partial_path, "w", track_order=True) as weights:
-        weights.attrs[GENERATOR_ATTRIBUTE] = GENERATOR_NAME
-        weights.attrs[SEED_ATTRIBUTE] = int(seed)
-        weights.attrs[SCALE_ATTRIBUTE] = float(scale)
-        for name, values in random_elmo_weights(options, seed, scale):
+        for key, value in (attributes or {}).items():
+            weights.attrs[key] = value
+        for name, values in arrays:
             weights.create_dataset(name, data=values, track_times=False)
     os.replace(partial_path, weight_path)
 
