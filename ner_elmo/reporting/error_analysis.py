@@ -12,7 +12,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ner_elmo.data.tag_schemes import chunk_spans
 from ner_elmo.reporting.figures import pyplot, save_png
-from ner_elmo.scoring.conlleval import split_tag, to_conlleval_tags
+from ner_elmo.scoring.conlleval import aligned_sentences, split_tag, to_conlleval_tags
 
 #: Column of the confusion matrix for gold entities whose boundaries no prediction has.
 MISSED = "MISSED"
@@ -270,10 +270,5 @@ def plot_confusion(confusion: EntityConfusion, output_path: Union[str, Path]) ->
 
 
 def _check_aligned(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> None:
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted ones")
-    for i, (g, p) in enumerate(zip(gold, predicted)):
-        if len(g) != len(p):
-            raise ValueError(
-                f"sentence {i + 1}: {len(g)} gold tags but {len(p)} predicted tags"
-            )
+    for _ in aligned_sentences(gold, predicted, first=1):  # raises at the first mismatch
+        pass

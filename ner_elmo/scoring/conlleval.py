@@ -385,15 +385,16 @@ def evaluate(
 
 
 def aligned_sentences(
-    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], first: int = 0
 ) -> Iterator[Tuple[Sequence[str], Sequence[str]]]:
     """
     The pairs `(gold[i], predicted[i])`, checked as they come: `ValueError` when the sentence
-    counts differ, or at the first sentence (0-based) whose tag counts differ.
+    counts differ, or at the first sentence whose tag counts differ, numbered from `first`
+    (0-based by default).
     """
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted sentences")
-    for index, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted)):
+    for index, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted), start=first):
         if len(gold_tags) != len(predicted_tags):
             raise ValueError(
                 f"sentence {index}: {len(gold_tags)} gold tags but {len(predicted_tags)} predicted tags"

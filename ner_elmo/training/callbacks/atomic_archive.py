@@ -44,16 +44,11 @@ def atomic_archive_model(
 _replaced: Optional[Any] = None
 
 
-def _archive_once(
-    serialization_dir,
-    weights: str = "best.th",
-    archive_path=None,
-    include_in_archive: Optional[List[str]] = None,
-) -> str:
-    # What `allennlp train` calls during a run with the callback: one archive, then allennlp's
-    # function is back.
+def _archive_once(*args, **kwargs) -> str:
+    # What `allennlp train` calls during a run with the callback, with `archive_model`'s
+    # arguments: one archive, then allennlp's function is back.
     _put_back()
-    return atomic_archive_model(serialization_dir, weights, archive_path, include_in_archive)
+    return atomic_archive_model(*args, **kwargs)
 
 
 def _stand_in() -> None:
