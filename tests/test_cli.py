@@ -28,7 +28,7 @@ def test_train_and_predict_from_a_project_that_lists_the_plugin(tmp_path):
     project.mkdir()
     (project / ".allennlp_plugins").write_text("ner_elmo\n")
     env = {**os.environ, **FIXTURE_ENV}
-    overrides = json.dumps({"trainer.num_epochs": 1, "data_loader.batch_size": 8})
+    overrides = json.dumps({"trainer.num_epochs": 1, "data_loader.batch_sampler.batch_size": 8})
     _run(["train", str(CONFIGS / "conll2003_elmo.jsonnet"), "-s", "run", "-o", overrides], project, env)
     archive = project / "run" / "model.tar.gz"
     assert archive.is_file()

@@ -8,7 +8,9 @@ from allennlp.data import Batch
 
 from config_env import CONFIGS, FIXTURE_ENV, FIXTURES
 
-SMALL_RUN = json.dumps({"trainer.num_epochs": 2, "data_loader.batch_size": 4, "trainer.callbacks": []})
+# ModelTestCase compares the first batches of two data loaders: the bucket sampler must not shuffle.
+SMALL_RUN = json.dumps({"trainer.num_epochs": 2, "data_loader.batch_sampler.batch_size": 4,
+                        "data_loader.batch_sampler.shuffle": False, "trainer.callbacks": []})
 
 
 class TestNerCrfTaggerWithElmo(ModelTestCase):
@@ -66,3 +68,11 @@ class TestNerCrfTaggerWithElmo(ModelTestCase):
         metrics = self.model.get_metrics(reset=True)
         assert "f1-measure-overall" in metrics and "conlleval-f1-overall" in metrics
         assert 0.0 <= metrics["conlleval-f1-overall"] <= 1.0
+        # The progress bar shows what a person reads while training; the per-type conlleval
+        # figures stay in the metrics (and metrics.json), hidden from the bar by a leading "_".
+        shown = {name for name in metrics if not name.startswith("_")}
+        assert shown == {"accuracy", "accuracy3", "precision-overall", "recall-overall", "f1-measure-overall",
+                         "conlleval-f1-overall"}
+        hidden = {name for name in metrics if name.startswith("_")}
+        assert {"_conlleval-precision-overall", "_conlleval-recall-overall", "_conlleval-accuracy"} <= hidden
+        assert any(name.startswith("_conlleval-f1-") and name != "_conlleval-f1-overall" for name in hidden)

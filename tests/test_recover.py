@@ -1,7 +1,7 @@
 """
-A training run killed with SIGKILL and resumed with `allennlp train --recover` ends with exactly
-the metrics of a run that was never interrupted (same seed, same data, CPU), and never leaves a
-partial `model.tar.gz` behind.
+A training run killed with SIGKILL and resumed with `allennlp train --recover` ends with the
+metrics of a run that was never interrupted (same seed, same data, CPU) as the README's
+reliability table promises for each ELMo cache mode, and never leaves a partial `model.tar.gz`.
 """
 import json
 import os
@@ -18,13 +18,19 @@ from config_env import CONFIGS, FIXTURE_ENV
 pytestmark = pytest.mark.slow
 ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
 CONFIG = str(CONFIGS / "conll2003_elmo.jsonnet")
-OVERRIDES = json.dumps({"trainer.num_epochs": 6, "trainer.patience": None, "data_loader.batch_size": 2})
+OVERRIDES = json.dumps({"trainer.num_epochs": 6, "trainer.patience": None, "data_loader.batch_sampler.batch_size": 2})
 
 
-# Without the activation cache both runs compute every batch from the same inputs; with the disk
-# cache both read the activations computed once; with the in-memory cache the resumed process
-# recomputes, in another epoch's batches, what the other run cached in its first epoch, which is
-# exact because the fast biLM's numbers do not depend on the batch. Each must match bit for bit.
+# What `--recover` promises, by ELMo activation cache (README, Reliability):
+# - "disk": the resumed run reads back the activations the first run wrote, so its metrics are the
+#   uninterrupted run's to the bit, on any CPU;
+# - "none" and "memory": the resumed process computes ELMo again in other batches than the first
+#   run did (the character-CNN outputs with "none", whole sentences with "memory"); the numbers
+#   agree up to round-off (`BATCH_TOLERANCE`), which training carries into the final metrics
+#   within RECOVER_RTOL (measured under AVX-512, AVX2 and plain kernels).
+RECOVER_RTOL = 1e-4
+
+
 @pytest.fixture(params=["none", "disk", "memory"])
 def env(request, tmp_path):
     cache_dir = str(tmp_path / "activations")
@@ -67,4 +73,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, env):
     assert resumed["epoch"] == expected["epoch"] and set(resumed) == set(expected)
     keys = ("best_epoch", "best_validation_f1-measure-overall", "test_f1-measure-overall",
             "test_conlleval-f1-overall", "validation_loss", "training_loss", "best_validation_loss")
-    assert {key: resumed[key] for key in keys} == {key: expected[key] for key in keys}
+    if env["NER_ELMO_ELMO_CACHE"] == "disk":
+        assert {key: resumed[key] for key in keys} == {key: expected[key] for key in keys}
+    else:
+        assert resumed["best_epoch"] == expected["best_epoch"]
+        for key in keys[1:]:
+            assert resumed[key] == pytest.approx(expected[key], rel=RECOVER_RTOL, abs=1e-12), key

@@ -20,5 +20,6 @@ local lib = import 'ner_elmo.libsonnet';
   evaluate_on_test: true,
   model: lib.crf_tagger(lib.embedders(), lib.bilstm(lib.embedding_dim())),
   data_loader: lib.data_loader(64),
+  validation_data_loader: lib.validation_data_loader(),
   trainer: lib.trainer(),
 }

@@ -16,5 +16,6 @@ local lib = import 'ner_elmo.libsonnet';
   evaluate_on_test: true,
   model: lib.crf_tagger(lib.embedders(elmo=false), lib.bilstm(lib.embedding_dim(elmo=false))),
   data_loader: lib.data_loader(64),
+  validation_data_loader: lib.validation_data_loader(),
   trainer: lib.trainer(),
 }

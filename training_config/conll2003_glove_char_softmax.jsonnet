@@ -22,5 +22,6 @@ local lib = import 'ner_elmo.libsonnet';
     encoder: lib.bilstm(lib.embedding_dim(elmo=false)),
   },
   data_loader: lib.data_loader(64),
+  validation_data_loader: lib.validation_data_loader(),
   trainer: lib.trainer(),
 }

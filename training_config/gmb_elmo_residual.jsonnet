@@ -28,5 +28,6 @@ local csv = std.extVar('NER_ELMO_GMB_CSV');
     },
   },
   data_loader: lib.data_loader(32),
+  validation_data_loader: lib.validation_data_loader(),
   trainer: lib.trainer(num_epochs=30, patience=5),
 }

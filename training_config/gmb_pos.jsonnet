@@ -15,5 +15,6 @@ local csv = std.extVar('NER_ELMO_GMB_CSV');
   evaluate_on_test: true,
   model: lib.crf_tagger(lib.embedders(), lib.bilstm(lib.embedding_dim()), label_encoding=null),
   data_loader: lib.data_loader(64),
+  validation_data_loader: lib.validation_data_loader(),
   trainer: lib.trainer(validation_metric='+accuracy', num_epochs=30, patience=5),
 }

@@ -10,6 +10,14 @@ from ner_elmo.training.metrics.conlleval_metric import ConllevalMetric
 from ner_elmo.training.metrics.ner_span_f1 import NerSpanF1Measure
 
 
+#: The conlleval figure shown in allennlp's progress bar next to the loss and span F1. The others
+#: (precision, recall, token accuracy, every entity type) get a leading underscore, which keeps
+#: them out of the bar but in the logs, `metrics.json`, `metrics_epoch_*.json` and the
+#: `ner_epoch_report` files (`_conlleval-f1-PER`; `validation__conlleval-f1-PER` there).
+PROGRESS_BAR_METRICS = ("conlleval-f1-overall",)
+HIDDEN_PREFIX = "_"
+
+
 class ConllevalMetricsMixin:
     """
     Adds `conlleval-*` metrics (overall and per entity type) to a tagger's `get_metrics`. The
@@ -36,5 +44,6 @@ class ConllevalMetricsMixin:
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = super().get_metrics(reset)  # type: ignore[misc]
         if self._conlleval is not None:
-            metrics.update(self._conlleval.get_metric(reset))
+            for name, value in self._conlleval.get_metric(reset).items():
+                metrics[name if name in PROGRESS_BAR_METRICS else HIDDEN_PREFIX + name] = value
         return metrics

@@ -8,6 +8,9 @@ Two families of names are understood:
   `verbose_metrics: true`).
 - `"conlleval"`: this package's conlleval metric: `conlleval-precision-PER`,
   `conlleval-recall-PER`, `conlleval-f1-PER` and `...-overall`.
+
+The taggers hide a metric from allennlp's progress bar with a leading underscore
+(`_conlleval-f1-PER`): both spellings are read.
 """
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -26,8 +29,8 @@ def detect_scorer(metrics: Mapping[str, Any], prefix: str = "") -> Optional[str]
     `"conlleval"` when it has a conlleval F1, else `"span_f1"` when it has a span F1, else `None`.
     """
     for scorer in ("conlleval", "span_f1"):
-        f1_prefix = prefix + METRIC_NAMES[scorer][2]
-        if any(key.startswith(f1_prefix) for key in metrics):
+        f1_prefixes = (prefix + METRIC_NAMES[scorer][2], prefix + "_" + METRIC_NAMES[scorer][2])
+        if any(key.startswith(f1_prefixes) for key in metrics):
             return scorer
     return None
 
@@ -50,12 +53,12 @@ def type_metrics(
         raise ValueError(f'scorer must be "auto", "conlleval" or "span_f1", got {scorer!r}')
     table: Dict[str, Dict[str, Optional[float]]] = {}
     for field, name_prefix in zip(("precision", "recall", "f1"), METRIC_NAMES[scorer]):
-        full_prefix = prefix + name_prefix
-        for key, value in metrics.items():
-            if key.startswith(full_prefix) and len(key) > len(full_prefix):
-                entity_type = key[len(full_prefix) :]
-                row = table.setdefault(entity_type, {"precision": None, "recall": None, "f1": None})
-                row[field] = float(value)
+        for full_prefix in (prefix + name_prefix, prefix + "_" + name_prefix):
+            for key, value in metrics.items():
+                if key.startswith(full_prefix) and len(key) > len(full_prefix):
+                    entity_type = key[len(full_prefix) :]
+                    row = table.setdefault(entity_type, {"precision": None, "recall": None, "f1": None})
+                    row[field] = float(value)
     ordered = sorted(t for t in table if t != OVERALL) + ([OVERALL] if OVERALL in table else [])
     return scorer, {t: table[t] for t in ordered}  # type: ignore[misc]
 

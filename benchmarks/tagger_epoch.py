@@ -1,0 +1,158 @@
+"""
+Seconds per epoch of the no-ELMo CoNLL tagger, stock against ours, with the dev F1 after every
+epoch (so that speed is never bought with accuracy).
+
+    python benchmarks/tagger_epoch.py --conll-dir ../shared/data/conll2003 \
+        --glove ../shared/embeddings/glove.6B.50d.txt.gz --epochs 3 --seeds 1 2 --threads 2
+
+* stock: allennlp-models' `crf_tagger` with AllenNLP's published `ner.jsonnet` settings (its
+  `conll2003` reader, GloVe 6B 50d + char-CNN 16/128/3 -> 2-layer BiLSTM 200 -> CRF, BIOUL,
+  batches of 64 in file order, Adam 1e-3, gradient norm 5);
+* ours: `training_config/conll2003_glove_char.jsonnet` as it is (`--config` for another).
+
+Both train with `allennlp train`'s machinery in this process, one after the other for each seed,
+on the same files with the same number of threads, without checkpoints. A callback records the
+seconds of each epoch's training batches and of its validation. Loading GloVe and reading the
+data happen before the first epoch and are not counted. `--train-sentences N` trains on the first
+N sentences only (the dev set stays whole).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # allennlp's progress bars would bury the table
+
+import _jsonnet  # noqa: E402
+import torch  # noqa: E402
+
+import ner_elmo  # noqa: E402,F401  (registers the components)
+from allennlp.commands.train import train_model  # noqa: E402
+from allennlp.common import Params  # noqa: E402
+from allennlp.training.callbacks import TrainerCallback  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def stock_params(glove: str) -> Dict[str, Any]:
+    """AllenNLP's published no-ELMo NER settings (allennlp-models training_config/tagging/ner.jsonnet)."""
+    return {
+        "dataset_reader": {
+            "type": "conll2003", "tag_label": "ner", "coding_scheme": "BIOUL",
+            "token_indexers": {"tokens": {"type": "single_id", "lowercase_tokens": True},
+                               "token_characters": {"type": "characters", "min_padding_length": 3}},
+        },
+        "model": {
+            "type": "crf_tagger", "label_encoding": "BIOUL", "constrain_crf_decoding": True,
+            "calculate_span_f1": True, "dropout": 0.5, "include_start_end_transitions": False,
+            "text_field_embedder": {"token_embedders": {
+                "tokens": {"type": "embedding", "embedding_dim": 50, "pretrained_file": glove, "trainable": True},
+                "token_characters": {"type": "character_encoding", "embedding": {"embedding_dim": 16},
+                                     "encoder": {"type": "cnn", "embedding_dim": 16, "num_filters": 128,
+                                                 "ngram_filter_sizes": [3], "conv_layer_activation": "relu"}},
+            }},
+            "encoder": {"type": "lstm", "input_size": 50 + 128, "hidden_size": 200, "num_layers": 2,
+                        "dropout": 0.5, "bidirectional": True},
+        },
+        "data_loader": {"batch_size": 64},
+        "trainer": {"optimizer": {"type": "adam", "lr": 0.001}, "validation_metric": "+f1-measure-overall",
+                    "num_epochs": 75, "grad_norm": 5.0, "patience": 25},
+    }
+
+
+def our_params(config: str, env: Dict[str, str]) -> Dict[str, Any]:
+    return json.loads(_jsonnet.evaluate_file(config, ext_vars={**os.environ, **env}))
+
+
+@TrainerCallback.register("bench_epoch_timer")
+class EpochTimer(TrainerCallback):
+    """Writes `epoch_times.jsonl`: per epoch, the seconds of its training batches and of validation."""
+
+    def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
+        self._epoch_start = self._training_end = time.perf_counter()
+
+    def on_batch(self, trainer, batch_inputs, batch_outputs, batch_metrics, epoch, batch_number,
+                 is_training, is_primary=True, batch_grad_norm=None, **kwargs) -> None:
+        if is_training:
+            self._training_end = time.perf_counter()
+
+    def on_epoch(self, trainer, metrics, epoch: int, is_primary: bool = True, **kwargs) -> None:
+        now = time.perf_counter()
+        record = {"epoch": epoch + 1, "train_seconds": self._training_end - self._epoch_start,
+                  "validation_seconds": now - self._training_end,
+                  "dev_f1": metrics.get("validation_f1-measure-overall")}
+        with open(os.path.join(self.serialization_dir, "epoch_times.jsonl"), "a") as file:
+            file.write(json.dumps(record) + "\n")
+        self._epoch_start = self._training_end = time.perf_counter()
+
+
+def run(name: str, params: Dict[str, Any], data: Dict[str, str], seed: int, epochs: int,
+        train_sentences: int) -> List[Dict[str, Any]]:
+    params = json.loads(json.dumps(params))  # a deep copy: Params pops keys from nested dicts
+    params.update(train_data_path=data["train"], validation_data_path=data["dev"], evaluate_on_test=False,
+                  random_seed=seed, numpy_seed=seed, pytorch_seed=seed)
+    params.pop("test_data_path", None)
+    if train_sentences:
+        params["validation_dataset_reader"] = json.loads(json.dumps(params["dataset_reader"]))
+        params["dataset_reader"]["max_instances"] = train_sentences
+    trainer = dict(params["trainer"])
+    trainer.update(num_epochs=epochs, patience=None, checkpointer={"save_completed_epochs": False})
+    trainer["callbacks"] = [c for c in trainer.get("callbacks", []) if c.get("type") != "rng_state"]
+    trainer["callbacks"].append({"type": "bench_epoch_timer"})
+    params["trainer"] = trainer
+    with tempfile.TemporaryDirectory() as directory:
+        train_model(Params(params), directory, force=True)
+        with open(os.path.join(directory, "epoch_times.jsonl")) as file:
+            return [{"variant": name, "seed": seed, **json.loads(line)} for line in file]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conll-dir", required=True, help="directory with eng.train and eng.testa")
+    parser.add_argument("--glove", required=True, help="glove.6B.50d.txt.gz")
+    parser.add_argument("--config", default=str(REPO / "training_config" / "conll2003_glove_char.jsonnet"))
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-sentences", type=int, default=0, help="first N training sentences (0: all)")
+    parser.add_argument("--variants", nargs="+", default=["stock", "ours"], choices=["stock", "ours"])
+    parser.add_argument("--output", default=None, help="also append every epoch's record here (JSON lines)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = {"train": os.path.join(args.conll_dir, "eng.train"), "dev": os.path.join(args.conll_dir, "eng.testa")}
+    env = {"NER_ELMO_CONLL_TRAIN": data["train"], "NER_ELMO_CONLL_DEV": data["dev"],
+           "NER_ELMO_CONLL_TEST": data["dev"], "NER_ELMO_GLOVE": args.glove}
+    builders = {"stock": lambda: stock_params(args.glove), "ours": lambda: our_params(args.config, env)}
+    records: List[Dict[str, Any]] = []
+    for seed in args.seeds:
+        for variant in args.variants:
+            for record in run(variant, builders[variant](), data, seed, args.epochs, args.train_sentences):
+                records.append(record)
+                print(json.dumps(record), file=sys.stderr, flush=True)
+                if args.output:
+                    with open(args.output, "a") as file:
+                        file.write(json.dumps(record) + "\n")
+
+    print(f"\n{torch.get_num_threads()} threads, {args.train_sentences or 'all'} training sentences\n")
+    print("| variant | seed | epoch | train s | validation s | dev F1 |\n|---|---|---|---|---|---|")
+    for r in records:
+        print(f"| {r['variant']} | {r['seed']} | {r['epoch']} | {r['train_seconds']:.1f} | "
+              f"{r['validation_seconds']:.1f} | {100 * r['dev_f1']:.2f} |")
+    if set(args.variants) == {"stock", "ours"}:
+        def median(variant, key):
+            return statistics.median(r[key] for r in records if r["variant"] == variant)
+        for key in ("train_seconds", "validation_seconds"):
+            print(f"\nmedian {key.replace('_', ' ')}: stock {median('stock', key):.1f}, ours "
+                  f"{median('ours', key):.1f}: {median('stock', key) / median('ours', key):.2f}x")
+        stock_epoch = median("stock", "train_seconds") + median("stock", "validation_seconds")
+        ours_epoch = median("ours", "train_seconds") + median("ours", "validation_seconds")
+        print(f"median epoch (train + validation): {stock_epoch / ours_epoch:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
