@@ -11,6 +11,7 @@ The numerical core (`ner_elmo.modules.elmo`, `ner_elmo.modules.viterbi`,
 imported on a machine without allennlp (a GPU box for benchmarks): registration is skipped there.
 """
 import importlib.util as _importlib_util
+import sys as _sys
 
 __version__ = "0.1.0"
 
@@ -18,7 +19,19 @@ from ner_elmo.environment import apply_defaults as _apply_defaults
 
 _apply_defaults()
 
-if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_spec("allennlp_models"):
+
+def _standalone_run() -> bool:
+    # `python -m ner_elmo.pretraining` (also under torchrun) needs only torch, numpy and h5py:
+    # registering would import allennlp for nothing (15-30 s per process).
+    argv = getattr(_sys, "orig_argv", [])
+    return any(flag == "-m" and module == "ner_elmo.pretraining" for flag, module in zip(argv, argv[1:]))
+
+
+if (
+    _importlib_util.find_spec("allennlp") is not None
+    and _importlib_util.find_spec("allennlp_models")
+    and not _standalone_run()
+):
     # Each import registers the components its module defines.
     from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: F401
     from ner_elmo.data.dataset_readers import gmb_csv as _gmb_csv  # noqa: F401
@@ -36,6 +49,8 @@ if _importlib_util.find_spec("allennlp") is not None and _importlib_util.find_sp
     from ner_elmo.commands import ner_html as _ner_html  # noqa: F401
     from ner_elmo.commands import ner_curves as _ner_curves  # noqa: F401
     from ner_elmo.commands import ner_predict as _ner_predict  # noqa: F401
+    from ner_elmo.commands import ner_spark as _ner_spark  # noqa: F401
     from ner_elmo.commands import ner_serve as _ner_serve  # noqa: F401
+    from ner_elmo.commands import elmo_pretrain as _elmo_pretrain  # noqa: F401
     from ner_elmo.training import atomic_checkpointer as _atomic_checkpointer  # noqa: F401
     from ner_elmo.training.callbacks import atomic_archive as _atomic_archive  # noqa: F401

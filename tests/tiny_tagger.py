@@ -2,12 +2,15 @@
 A tiny tagger whose predictions are a word lookup, and the `"ner"` predictor around it: the
 predictor tests know every output in advance.
 """
+import json
+from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 from allennlp.common import Params
 from allennlp.data import Vocabulary
 from allennlp.models import Model
+from allennlp.models.archival import archive_model
 
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
 from ner_elmo.predictors.ner_predictor import NerPredictor
@@ -72,3 +75,14 @@ def build_tagger(
 
 def make_predictor(model: Model, **kwargs) -> NerPredictor:
     return NerPredictor(model, ConllNerDatasetReader(), **kwargs)
+
+
+def write_archive(directory: Path, model_type: str = "ner_crf_tagger") -> Path:
+    """`directory/model.tar.gz`: the tiny tagger archived as `allennlp train` archives a model."""
+    model = build_tagger(model_type)
+    config = {"dataset_reader": {"type": "ner_conll"}, "model": tagger_params(model_type), "train_data_path": "unused"}
+    (directory / "config.json").write_text(json.dumps(config))
+    model.vocab.save_to_files(str(directory / "vocabulary"))
+    torch.save(model.state_dict(), directory / "best.th")
+    archive_model(directory)
+    return directory / "model.tar.gz"

@@ -1,0 +1,191 @@
+"""
+Corpus annotation on Spark (`ner_elmo.spark.annotate`, `allennlp ner-spark`) on `local[2,2]`:
+two cores, and a failed task is tried once more.
+
+One SparkSession serves the module, and its two Python workers are reused from test to test
+(each pays allennlp's import once), so the tests keep to a few Spark jobs.
+"""
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (the spark extra)")
+
+from allennlp.common.checks import ConfigurationError  # noqa: E402
+from allennlp.models.archival import load_archive  # noqa: E402
+from allennlp.predictors import Predictor  # noqa: E402
+
+from ner_elmo.commands.ner_spark import _ner_spark  # noqa: E402
+from ner_elmo.spark.annotate import (  # noqa: E402
+    FAIL_FIRST_ATTEMPT_PROPERTY,
+    annotate,
+    java_executable,
+    spark_session,
+)
+from tiny_tagger import write_archive  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+
+# Texts in the tiny tagger's lexicon (tests/tiny_tagger.py), so that each has known entities.
+TEXTS = [
+    "Maria Lindqvist flew from Oslo to Nairobi on Tuesday. She met Zoë there.",
+    "Kestrel Trading Company opened an office in Oslo.",
+    "Ørsted hired Maria Lindqvist.",
+    "No entities here at all.",
+    "Zoë and Maria Lindqvist visited ירושלים and القاهرة 😀 last year.",
+    "Kestrel Trading Company and Ørsted signed in Nairobi.",
+    "Oslo\n\nNairobi\n\nOslo",
+    "Zoë.",
+    "Maria Lindqvist",
+    "the Kestrel Trading Company board met in Oslo",
+    "Ørsted , Ørsted , Ørsted",
+    "Flights from Oslo resume.",
+]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    if java_executable() is None:
+        pytest.skip(
+            "Java is not installed: Spark needs Java 17 or newer (make install installs Debian's "
+            "openjdk-17-jre-headless when run as root)"
+        )
+    session = spark_session(
+        "local[2,2]",
+        "ner-elmo-tests",
+        {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": "2"},
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    return write_archive(tmp_path_factory.mktemp("tiny_archive"))
+
+
+@pytest.fixture(scope="module")
+def expected_entities(archive):
+    """Each text's entities from the `ner` predictor of the same archive, in this process."""
+    predictor = Predictor.from_archive(load_archive(str(archive)), "ner")
+    outputs = predictor.predict_batch_json([{"text": text} for text in TEXTS])
+    assert sum(len(output["entities"]) for output in outputs) >= 20  # a check that can fail
+    return [output["entities"] for output in outputs]
+
+
+def rows_as_dicts(frame):
+    return [row.asDict(recursive=True) for row in frame.collect()]
+
+
+def failed_tasks(spark, job_group: str) -> int:
+    tracker = spark.sparkContext.statusTracker()
+    stages = [
+        stage
+        for job in tracker.getJobIdsForGroup(job_group)
+        for stage in tracker.getJobInfo(job).stageIds
+    ]
+    return sum(tracker.getStageInfo(stage).numFailedTasks for stage in stages if tracker.getStageInfo(stage))
+
+
+def test_json_lines_to_parquet_one_row_per_line_when_a_task_fails_once(spark, archive, expected_entities, tmp_path):
+    lines = [json.dumps({"id": index, "text": text}, ensure_ascii=False) for index, text in enumerate(TEXTS)]
+    bad = {
+        100: ('{"id": 100, "text": ""}', "'text' has no tokens: it is empty"),
+        101: ('{"id": 101, "text": null}', "'text' must be a string, got null"),
+        102: ('{"id": 102, "text": 42}', "'text' must be a string, got number"),
+        103: ('{"id": 103, "text": ["Oslo"]}', "'text' must be a string, got array"),
+        104: ('{"id": 104, "body": "Oslo"}', "the object has no 'text' key"),
+    }
+    lines[3:3] = [line for line, _ in bad.values()]
+    lines[8:8] = ["{not json", "", "[1, 2]"]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "entities.parquet"
+
+    context = spark.sparkContext
+    context.setJobGroup("retried", "a task that fails on its first attempt")
+    context.setLocalProperty(FAIL_FIRST_ATTEMPT_PROPERTY, "0")
+    try:
+        summary = annotate(spark, str(archive), str(corpus), str(output), batch_size=2, num_partitions=2)
+    finally:
+        context.setLocalProperty(FAIL_FIRST_ATTEMPT_PROPERTY, None)
+        context.setJobGroup("other", "")
+    assert failed_tasks(spark, "retried") == 1  # the retry really happened
+
+    assert (output / "_SUCCESS").is_file()
+    rows = rows_as_dicts(spark.read.parquet(str(output)))
+    assert summary == {"rows": len(lines), "errors": len(bad) + 3}
+    assert len(rows) == len(lines)
+    by_id = {row["id"]: row for row in rows if row["id"] is not None}
+    assert len(by_id) == len(TEXTS) + len(bad)  # distinct ids: nothing lost, nothing twice
+    for index, entities in enumerate(expected_entities):
+        assert by_id[index]["error"] is None
+        assert by_id[index]["entities"] == entities
+    for key, (_, error) in bad.items():
+        assert by_id[key] == {"id": key, "entities": None, "error": error}
+    unidentified = sorted(row["error"] for row in rows if row["id"] is None)
+    assert unidentified[0] == "blank line"
+    assert unidentified[1] == "expected a JSON object, got array"
+    assert unidentified[2].startswith("not valid JSON: Expecting property name enclosed in double quotes")
+
+
+def test_command_parquet_to_json_lines_with_named_columns(spark, archive, expected_entities, tmp_path, capsys):
+    import pyarrow
+    import pyarrow.parquet
+
+    ids = [f"doc-{index}" for index in range(len(TEXTS))] + ["doc-null"]
+    table = pyarrow.table({"doc_id": ids, "body": TEXTS + [None], "other": list(range(len(ids)))})
+    corpus = tmp_path / "corpus.parquet"
+    pyarrow.parquet.write_table(table, corpus)
+    output = tmp_path / "out"
+    args = argparse.Namespace(
+        archive_file=str(archive),
+        input=str(corpus),
+        output=str(output),
+        id_column="doc_id",
+        text_column="body",
+        input_format=None,
+        output_format="json",
+        master="local[2,2]",
+        conf=[],
+        batch_size=4,
+        num_partitions=None,
+        overwrite=False,
+        cuda_device=-1,
+        overrides="",
+        predictor_args="",
+    )
+    _ner_spark(args)
+    assert f"{len(ids)} rows ({1} with an error)" in capsys.readouterr().out
+    assert (output / "_SUCCESS").is_file()
+    rows = [
+        json.loads(line)
+        for part in sorted(output.glob("part-*.json"))
+        for line in part.read_text(encoding="utf-8").splitlines()
+    ]
+    by_id = {row["doc_id"]: row for row in rows}
+    assert len(rows) == len(by_id) == len(ids)
+    for index, entities in enumerate(expected_entities):
+        assert by_id[f"doc-{index}"] == {"doc_id": f"doc-{index}", "entities": entities}
+    assert by_id["doc-null"] == {"doc_id": "doc-null", "error": "'body' must be a string, got null"}
+
+    # An existing output is kept unless --overwrite.
+    with pytest.raises(Exception, match="already exists"):
+        _ner_spark(args)
+    args.overwrite = True
+    _ner_spark(args)
+    assert (output / "_SUCCESS").is_file()
+
+
+def test_bad_arguments_fail_before_any_tagging(spark, archive, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"doc": 1, "text": "Oslo"}\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"has no column 'id': its columns are 'doc', 'text'"):
+        annotate(spark, str(archive), str(corpus), str(tmp_path / "out"))
+    with pytest.raises(ConfigurationError, match="cannot tell the format of"):
+        annotate(spark, str(archive), str(tmp_path / "corpus.txt"), str(tmp_path / "out"))
+    with pytest.raises(ConfigurationError, match="model archive '.*missing.tar.gz' not found"):
+        annotate(spark, str(tmp_path / "missing.tar.gz"), str(corpus), str(tmp_path / "out"), id_column="doc")
+    assert not (tmp_path / "out").exists()
