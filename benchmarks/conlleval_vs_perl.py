@@ -27,10 +27,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ner_elmo.data.tag_schemes import convert, prefixes, to_spans
 from ner_elmo.scoring.conlleval import evaluate, evaluate_lines, to_conlleval_tags
-
-Span = Tuple[int, int, str]  # first token, last token (inclusive), type
-
 
 def read_conll(path: Path) -> List[List[List[str]]]:
     """Blocks of token lines (each a list of fields), split at blank lines; -DOCSTART- kept."""
@@ -46,49 +44,19 @@ def read_conll(path: Path) -> List[List[List[str]]]:
     return blocks
 
 
-def spans_from_iob(tags: Sequence[str]) -> List[Span]:
-    """Chunks of IOB1 or IOB2 tags (an I- after O or another type opens a chunk)."""
-    spans: List[Span] = []
-    start, current = None, None
-    for i, tag in enumerate(list(tags) + ["O"]):
-        prefix, _, kind = tag.partition("-")
-        opens = prefix == "B" or (prefix == "I" and kind != current)
-        if current is not None and (prefix == "O" or opens):
-            spans.append((start, i - 1, current))
-            current = None
-        if prefix != "O" and current is None:
-            start, current = i, kind
-    return spans
+def encode(tags: Sequence[str], scheme: str) -> List[str]:
+    """IOB1 (or BIO) `tags` written in `scheme`: IOE2, which `tag_schemes` does not write, ends
+    each chunk with `E-` and has `I-` elsewhere."""
+    if scheme != "IOE2":
+        return convert(tags, "IOB1", scheme)
+    encoded = ["O"] * len(tags)
+    for kind, start, end in to_spans(tags, "IOB1"):
+        encoded[start:end] = [f"I-{kind}"] * (end - start - 1) + [f"E-{kind}"]
+    return encoded
 
 
-def encode(spans: List[Span], length: int, scheme: str) -> List[str]:
-    tags = ["O"] * length
-    previous_end, previous_type = -2, None
-    for start, end, kind in spans:
-        for i in range(start, end + 1):
-            tags[i] = "I-" + kind
-        if scheme == "BIO":
-            tags[start] = "B-" + kind
-        elif scheme == "IOB1":
-            if previous_end == start - 1 and previous_type == kind:
-                tags[start] = "B-" + kind
-        elif scheme in ("BIOUL", "BIOES"):
-            single, last = ("U", "L") if scheme == "BIOUL" else ("S", "E")
-            if start == end:
-                tags[start] = f"{single}-{kind}"
-            else:
-                tags[start], tags[end] = "B-" + kind, f"{last}-{kind}"
-        elif scheme == "IOE2":
-            tags[end] = "E-" + kind
-        else:
-            raise ValueError(scheme)
-        previous_end, previous_type = end, kind
-    return tags
-
-
-SCHEME_PREFIXES = {
-    "BIO": "BI", "IOB1": "BI", "BIOUL": "BILU", "BIOES": "BIES", "IOE2": "IE", "original": "BI",
-}
+SCHEME_PREFIXES = {scheme: "".join(prefixes(scheme)) for scheme in ("BIO", "IOB1", "BIOUL", "BIOES")}
+SCHEME_PREFIXES.update({"IOE2": "IE", "original": "BI"})
 # Tags conlleval reads through its odd corners: bare prefixes, brackets, ".", the type "0",
 # hyphenated types and the boundary marker as a tag.
 ODD_TAGS = ["B", "I", "E", "O-PER", "[-NP", "]-NP", "[", "]", ".", ".-LOC", "B-0", "I-0", "S-PER",
@@ -197,7 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     is_docstart = [block[0][0] == "-DOCSTART-" for block in blocks]
     gold_by_scheme = {"original": original}
     for scheme in ("BIO", "IOB1", "BIOUL", "BIOES", "IOE2"):
-        gold_by_scheme[scheme] = [encode(spans_from_iob(tags), len(tags), scheme) for tags in original]
+        gold_by_scheme[scheme] = [encode(tags, scheme) for tags in original]
     print(f"{args.conll_file}: {len(blocks)} blocks ({sum(is_docstart)} -DOCSTART-), "
           f"{sum(map(len, original))} lines with tags, types {types}")
 
