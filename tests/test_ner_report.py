@@ -188,7 +188,7 @@ def test_report_files_on_a_hand_made_corpus(tmp_path):
     from ner_elmo.scoring.conlleval import evaluate
 
     metrics = write_ner_report(tmp_path, TOKENS, GOLD, PRED, model_metrics={"accuracy": 0.5})
-    for name in ("conlleval.txt", "seqeval_report.txt", "token_report.txt", "per_type.csv",
+    for name in ("conlleval.txt", "predictions.conll", "seqeval_report.txt", "token_report.txt", "per_type.csv",
                  "confusion.csv", "confusion.png", "errors.txt", "metrics.json"):
         assert (tmp_path / name).stat().st_size > 0, name
 
@@ -213,12 +213,30 @@ def test_report_files_on_a_hand_made_corpus(tmp_path):
     assert metrics["errors"] == {"type": 1, "boundary": 1, "missed": 1, "spurious": 1}
     assert metrics["model_metrics"] == {"accuracy": 0.5}
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-
     with (tmp_path / "confusion.csv").open(newline="") as file:
         confusion_rows = list(csv.reader(file))
     assert confusion_rows[-1] == [SPURIOUS, "1", "0", "1", "0", "0"]
     report = (tmp_path / "seqeval_report.txt").read_text()
     assert "default mode" in report and "strict mode" in report
+
+
+@pytest.mark.parametrize("encoding", ["BIO", "BIOUL"])
+def test_predictions_conll_is_what_conlleval_reads(tmp_path, encoding):
+    # `token gold predicted` lines: conlleval (the Perl script, or ours on its format) prints the
+    # report's conlleval.txt from them; BIOUL tags are written as the BIO tags conlleval reads.
+    from ner_elmo.data.tag_schemes import convert
+    from ner_elmo.reporting.report_files import write_ner_report
+    from ner_elmo.scoring.conlleval import evaluate_lines
+
+    gold = [convert(tags, "BIO", encoding) for tags in GOLD]
+    predicted = [convert(tags, "BIO", encoding) for tags in PRED]
+    write_ner_report(tmp_path, TOKENS, gold, predicted, label_encoding=encoding)
+    lines = (tmp_path / "predictions.conll").read_text(encoding="utf-8").splitlines()
+    assert lines[:7] == ["Anna B-PER B-PER", "Berg I-PER I-PER", "saw O O", "Porto B-LOC B-ORG", "with O O",
+                         "Lumo B-ORG O", ""]
+    assert len(lines) == 14 + 3
+    rescored = evaluate_lines(line + "\n" for line in lines)
+    assert rescored.to_text().strip() == (tmp_path / "conlleval.txt").read_text().strip()
 
 
 def test_bioul_tags_score_like_their_bio_equivalent(tmp_path):
@@ -290,7 +308,9 @@ def test_ner_report_on_a_trained_archive(tiny_archive, tmp_path, capsys):
     assert metrics["counts"]["gold_entities"] == 20
     # The model's own span F1 over the same predictions equals the report's: predictions and
     # gold tags were kept with the right sentences, whatever the batch size.
-    model = metrics["model_metrics"]
+    # (The taggers keep all conlleval figures but the overall F1 out of the progress bar with a
+    # leading underscore.)
+    model = {name.lstrip("_"): value for name, value in metrics["model_metrics"].items()}
     for entity_type, row in metrics["per_type"].items():
         assert row["f1"] == pytest.approx(model[f"f1-measure-{entity_type}"], abs=1e-6)
         assert row["f1"] == pytest.approx(model[f"conlleval-f1-{entity_type}"], abs=1e-6)
@@ -358,5 +378,5 @@ def test_ner_report_command_line(tiny_archive, tmp_path):
     assert "report written to" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "confusion.csv", "confusion.png", "conlleval.txt", "errors.txt", "metrics.json",
-        "per_type.csv", "seqeval_report.txt", "token_report.txt",
+        "per_type.csv", "predictions.conll", "seqeval_report.txt", "token_report.txt",
     ]

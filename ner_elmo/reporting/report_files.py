@@ -4,6 +4,7 @@ The files of `allennlp ner-report`, written from tokens, gold tags and predicted
 | file | content |
 |---|---|
 | `conlleval.txt` | conlleval's report, exactly as conlleval.pl prints it |
+| `predictions.conll` | `token gold predicted` per line, sentences separated by blank lines, tags as conlleval reads them (BIOUL and BIOES mapped to BIO): `conlleval.pl < predictions.conll` prints `conlleval.txt` |
 | `seqeval_report.txt` | seqeval's classification report, default (lenient) and strict modes |
 | `token_report.txt` | per-tag precision/recall/F1 over tokens, in the model's tag encoding |
 | `per_type.csv` | type, precision, recall, f1 (fractions), support (gold), found, correct |
@@ -109,6 +110,7 @@ def write_ner_report(
     errors = entity_errors(gold, predicted, label_encoding)
     conlleval = evaluate(gold, predicted, label_encoding=label_encoding)
     _write(output_dir / "conlleval.txt", conlleval.to_text())
+    _write(output_dir / "predictions.conll", format_predictions(tokens, gold, predicted, label_encoding))
     seqeval_scores = {}
     seqeval_parts = []
     scheme_name = label_encoding or "the scheme seqeval detects"
@@ -185,6 +187,25 @@ def format_summary(metrics: Mapping[str, Any], output_dir: Union[str, Path]) -> 
     lines.append("errors: " + ", ".join(f"{n} {kind}" for kind, n in metrics["errors"].items()))
     lines.append(f"report written to {output_dir}")
     return "\n".join(lines)
+
+
+def format_predictions(
+    tokens: Sequence[Sequence[str]],
+    gold: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[str]],
+    label_encoding: Optional[str],
+) -> str:
+    """The `token gold predicted` lines conlleval.pl reads, a blank line after each sentence."""
+    from ner_elmo.scoring.conlleval import to_conlleval_tags
+
+    lines = []
+    for words, gold_tags, predicted_tags in zip(tokens, gold, predicted):
+        for word, gold_tag, predicted_tag in zip(
+            words, to_conlleval_tags(gold_tags, label_encoding), to_conlleval_tags(predicted_tags, label_encoding)
+        ):
+            lines.append(f"{word} {gold_tag} {predicted_tag}")
+        lines.append("")
+    return "\n".join(lines) + "\n"
 
 
 def _write(path: Path, text: str) -> None:
