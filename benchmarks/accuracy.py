@@ -1,0 +1,149 @@
+"""
+Train a config with a seed and a budget, score the best model on the test file with conlleval,
+and append one row to a results file: the numbers behind the README's results table.
+
+    python benchmarks/accuracy.py training_config/conll2003_glove_char.jsonnet --seed 1 \
+        --epochs 30 [-o '{"trainer.patience": 10}'] \
+        --runs-dir runs/accuracy --results results/accuracy.jsonl
+
+    python benchmarks/accuracy.py --table results/accuracy.jsonl    # the README's table
+
+Data and embedding paths come from the environment variables the configs read (README,
+"Environment variables"). Training is `allennlp train` (a subprocess, in
+`RUNS_DIR/<config>-s<seed>`), with `evaluate_on_test` off: the test file is read once, here,
+after training, on the best epoch's model. The budget is `--epochs` (the config's patience still
+stops a run early; give `-o '{"trainer.patience": null}'` to run them all). The best epoch's model
+(by the config's validation metric) then tags the dev and the test file with `ner-report`
+(conlleval, seqeval, per-type table, errors), which also writes `predictions.conll`, one
+`token gold predicted` line per token, what conlleval.pl and other scorers read.
+
+A row: config, git commit (with "+dirty" when tracked files differ), seed, budget, epochs run,
+best epoch, wall time, dev F1, test F1 (conlleval), per-type test F1, allennlp's span F1 on test
+(equal to conlleval's for BIOUL models), the overrides, and where the run lives.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def relative_to_repo(path: str) -> str:
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def train(config: str, serialization_dir: Path, seed: int, epochs: Optional[int], overrides: Dict[str, Any]) -> float:
+    """Runs `allennlp train`; returns its wall seconds."""
+    settings: Dict[str, Any] = {"random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed,
+                                "evaluate_on_test": False, **overrides}
+    if epochs is not None:
+        settings["trainer.num_epochs"] = epochs
+    command = [str(Path(sys.executable).with_name("allennlp")), "train", config, "-s", str(serialization_dir),
+               "-f", "-o", json.dumps(settings)]
+    log = serialization_dir.parent / f"{serialization_dir.name}.log"
+    serialization_dir.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with open(log, "w") as output:
+        process = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT)
+    if process.returncode != 0:
+        raise SystemExit(f"allennlp train failed ({process.returncode}); see {log}")
+    return time.time() - started
+
+
+def epochs_run(serialization_dir: Path) -> List[Dict[str, Any]]:
+    epochs = sorted(serialization_dir.glob("metrics_epoch_*.json"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    return [json.loads(p.read_text()) for p in epochs]
+
+
+def score(serialization_dir: Path, data_file: str, name: str) -> Dict[str, Any]:
+    from ner_elmo.commands.ner_report import ner_report_from_archive
+
+    return ner_report_from_archive(serialization_dir / "model.tar.gz", data_file, serialization_dir / name)
+
+
+def run(args) -> Dict[str, Any]:
+    config_name = Path(args.config).stem
+    serialization_dir = Path(args.runs_dir) / f"{config_name}-s{args.seed}"
+    overrides = json.loads(args.overrides) if args.overrides else {}
+    commit = git_commit()
+    wall = train(args.config, serialization_dir, args.seed, args.epochs, overrides)
+    config = json.loads((serialization_dir / "config.json").read_text())
+    epochs = epochs_run(serialization_dir)
+    last = epochs[-1]
+    dev = score(serialization_dir, config["validation_data_path"], "dev_report")
+    test = score(serialization_dir, config["test_data_path"], "test_report")
+    by_type = test["conlleval"]["by_type"]
+    row = {
+        "config": relative_to_repo(args.config),
+        "commit": commit,
+        "seed": args.seed,
+        "epochs_budget": args.epochs if args.epochs is not None else config["trainer"]["num_epochs"],
+        "epochs_run": len(epochs),
+        "best_epoch": last.get("best_epoch"),
+        "wall_minutes": round(wall / 60, 1),
+        "dev_f1": dev["conlleval"]["overall"]["f1"],
+        "test_f1": test["conlleval"]["overall"]["f1"],
+        "test_f1_per_type": {entity_type: scores["f1"] for entity_type, scores in sorted(by_type.items())},
+        "test_span_f1": 100 * test["model_metrics"].get("f1-measure-overall", float("nan")),
+        "test_token_accuracy": test["conlleval"]["overall"]["token_accuracy"],
+        "overrides": overrides,
+        "run": str(serialization_dir),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    }
+    results = Path(args.results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(row) + "\n")
+    return row
+
+
+def table(results_file: str) -> str:
+    """The README's results table, one line per row of `results_file`."""
+    lines = ["| config | seed | budget | epochs run (best) | wall min | dev F1 | test F1 | per-type test F1 | commit |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for line in Path(results_file).read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        budget = f"{row['epochs_budget']} epochs"
+        overrides = f" `-o {json.dumps(row['overrides'])}`" if row["overrides"] else ""
+        per_type = " ".join(f"{t} {f1:.2f}" for t, f1 in row["test_f1_per_type"].items())
+        lines.append(f"| `{Path(row['config']).name}`{overrides} | {row['seed']} | {budget} | "
+                     f"{row['epochs_run']} ({row['best_epoch'] + 1 if row['best_epoch'] is not None else '-'}) | "
+                     f"{row['wall_minutes']} | {row['dev_f1']:.2f} | {row['test_f1']:.2f} | {per_type} | "
+                     f"{row['commit']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", nargs="?")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=None, help="most epochs (default: the config's)")
+    parser.add_argument("-o", "--overrides", default="", help="allennlp overrides (JSON)")
+    parser.add_argument("--runs-dir", default="runs/accuracy")
+    parser.add_argument("--results", default="results/accuracy.jsonl")
+    parser.add_argument("--table", metavar="RESULTS", help="print the results table of RESULTS and exit")
+    args = parser.parse_args(argv)
+    if args.table:
+        print(table(args.table))
+        return
+    if not args.config:
+        parser.error("a config is needed (or --table RESULTS)")
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()

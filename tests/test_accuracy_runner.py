@@ -1,0 +1,66 @@
+"""
+`benchmarks/accuracy.py` end to end on a tiny corpus: it trains with the seed and epoch budget,
+scores the best model on the test file once with conlleval, appends a complete row, keeps the
+test predictions as `token gold predicted` lines, and its conlleval F1 is allennlp's span F1
+(`allennlp evaluate`'s) for a BIOUL model.
+"""
+import importlib.util
+import json
+
+import pytest
+from allennlp.data.data_loaders import MultiProcessDataLoader
+from allennlp.models.archival import load_archive
+from allennlp.training.util import evaluate
+
+from conftest import REPO_ROOT
+from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll
+
+pytestmark = pytest.mark.slow
+
+_spec = importlib.util.spec_from_file_location("accuracy", REPO_ROOT / "benchmarks" / "accuracy.py")
+accuracy = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(accuracy)
+
+FIELDS = {"config", "commit", "seed", "epochs_budget", "epochs_run", "best_epoch", "wall_minutes", "dev_f1",
+          "test_f1", "test_f1_per_type", "test_span_f1", "test_token_accuracy", "overrides", "run", "date"}
+
+
+def test_runner_trains_scores_once_and_appends_a_row(tmp_path, capsys):
+    train = write_conll(tmp_path / "train.txt", TINY_SENTENCES)
+    dev = write_conll(tmp_path / "dev.txt", TINY_SENTENCES[:4])
+    test = write_conll(tmp_path / "test.txt", TINY_SENTENCES[4:])
+    config = tiny_config(train, dev)
+    config["test_data_path"] = str(test)
+    config["data_loader"]["batch_size"] = 1  # enough updates for a non-zero F1
+    config_path = tmp_path / "tiny.json"
+    config_path.write_text(json.dumps(config))
+    results = tmp_path / "results.jsonl"
+
+    arguments = [str(config_path), "--seed", "3", "--epochs", "6", "--runs-dir", str(tmp_path / "runs"),
+                 "--results", str(results)]
+    accuracy.main(arguments)
+    (row,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert set(row) == FIELDS
+    assert (row["seed"], row["epochs_budget"], row["epochs_run"]) == (3, 6, 6)
+    assert 0 <= row["best_epoch"] < 6 and row["wall_minutes"] > 0
+    assert row["commit"] != "unknown"
+    assert 0 < row["test_f1"] <= 100 and 0 < row["dev_f1"] <= 100
+    assert set(row["test_f1_per_type"]) == {"LOC", "MISC", "ORG", "PER"}
+
+    # The conlleval F1 is allennlp evaluate's span F1 on the same file (BIOUL tags).
+    archive = load_archive(f"{row['run']}/model.tar.gz")
+    loader = MultiProcessDataLoader(archive.validation_dataset_reader, str(test), batch_size=3)
+    loader.index_with(archive.model.vocab)
+    evaluated = evaluate(archive.model, loader, cuda_device=-1)
+    assert row["test_f1"] == pytest.approx(100 * evaluated["f1-measure-overall"], abs=1e-9)
+    assert row["test_span_f1"] == pytest.approx(row["test_f1"], abs=1e-9)
+
+    # The test predictions, as conlleval.pl reads them: one line per test token.
+    predictions = (tmp_path / "runs" / "tiny-s3" / "test_report" / "predictions.conll").read_text().splitlines()
+    assert sum(1 for line in predictions if line) == sum(len(sentence) for sentence in TINY_SENTENCES[4:])
+
+    # The README's table row comes from the file.
+    accuracy.main(["--table", str(results)])
+    table = capsys.readouterr().out.splitlines()
+    assert table[-1].startswith(f"| `tiny.json` | 3 | 6 epochs | 6 ({row['best_epoch'] + 1}) |")
+    assert f"| {row['test_f1']:.2f} |" in table[-1]
