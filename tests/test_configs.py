@@ -24,6 +24,7 @@ def test_the_documented_configs_exist():
         "conll2003_glove_char_softmax.jsonnet",
         "gmb_elmo.jsonnet",
         "gmb_elmo_residual.jsonnet",
+        "gmb_glove_char.jsonnet",
         "gmb_pos.jsonnet",
     }
     assert expected <= set(CONFIG_FILES)
