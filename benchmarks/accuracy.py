@@ -12,7 +12,9 @@ Data and embedding paths come from the environment variables the configs read (R
 "Environment variables"). Training is `allennlp train` (a subprocess, in
 `RUNS_DIR/<config>-s<seed>`), with `evaluate_on_test` off: the test file is read once, here,
 after training, on the best epoch's model. The budget is `--epochs` (the config's patience still
-stops a run early; give `-o '{"trainer.patience": null}'` to run them all). The best epoch's model
+stops a run early; give `-o '{"trainer.patience": null}'` to run them all). A run stopped with
+SIGINT (Ctrl-C on allennlp) is scored from the archive allennlp writes of its best epoch so far,
+and its row says `"completed": false`. The best epoch's model
 (by the config's validation metric) then tags the dev and the test file with `ner-report`
 (conlleval, seqeval, per-type table, errors), which also writes `predictions.conll`, one
 `token gold predicted` line per token, what conlleval.pl and other scorers read.
@@ -46,8 +48,8 @@ def git_commit() -> str:
     return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def train(config: str, serialization_dir: Path, seed: int, epochs: Optional[int], overrides: Dict[str, Any]) -> float:
-    """Runs `allennlp train`; returns its wall seconds."""
+def train(config: str, serialization_dir: Path, seed: int, epochs: Optional[int], overrides: Dict[str, Any]):
+    """Runs `allennlp train`; returns its wall seconds and whether it ran to its end."""
     settings: Dict[str, Any] = {"random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed,
                                 "evaluate_on_test": False, **overrides}
     if epochs is not None:
@@ -59,9 +61,10 @@ def train(config: str, serialization_dir: Path, seed: int, epochs: Optional[int]
     started = time.time()
     with open(log, "w") as output:
         process = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT)
-    if process.returncode != 0:
+    if process.returncode != 0 and not (serialization_dir / "model.tar.gz").is_file():
         raise SystemExit(f"allennlp train failed ({process.returncode}); see {log}")
-    return time.time() - started
+    # Interrupted (SIGINT, Ctrl-C): allennlp archived the best epoch so far; the row says so.
+    return time.time() - started, process.returncode == 0
 
 
 def epochs_run(serialization_dir: Path) -> List[Dict[str, Any]]:
@@ -80,7 +83,7 @@ def run(args) -> Dict[str, Any]:
     serialization_dir = Path(args.runs_dir) / f"{config_name}-s{args.seed}"
     overrides = json.loads(args.overrides) if args.overrides else {}
     commit = git_commit()
-    wall = train(args.config, serialization_dir, args.seed, args.epochs, overrides)
+    wall, completed = train(args.config, serialization_dir, args.seed, args.epochs, overrides)
     config = json.loads((serialization_dir / "config.json").read_text())
     epochs = epochs_run(serialization_dir)
     last = epochs[-1]
@@ -93,6 +96,7 @@ def run(args) -> Dict[str, Any]:
         "seed": args.seed,
         "epochs_budget": args.epochs if args.epochs is not None else config["trainer"]["num_epochs"],
         "epochs_run": len(epochs),
+        "completed": completed,
         "best_epoch": last.get("best_epoch"),
         "wall_minutes": round(wall / 60, 1),
         "dev_f1": dev["conlleval"]["overall"]["f1"],
@@ -120,8 +124,9 @@ def table(results_file: str) -> str:
         budget = f"{row['epochs_budget']} epochs"
         overrides = f" `-o {json.dumps(row['overrides'])}`" if row["overrides"] else ""
         per_type = " ".join(f"{t} {f1:.2f}" for t, f1 in row["test_f1_per_type"].items())
+        stopped = "" if row.get("completed", True) else ", stopped"
         lines.append(f"| `{Path(row['config']).name}`{overrides} | {row['seed']} | {budget} | "
-                     f"{row['epochs_run']} ({row['best_epoch'] + 1 if row['best_epoch'] is not None else '-'}) | "
+                     f"{row['epochs_run']} ({row['best_epoch'] + 1 if row['best_epoch'] is not None else '-'}{stopped}) | "
                      f"{row['wall_minutes']} | {row['dev_f1']:.2f} | {row['test_f1']:.2f} | {per_type} | "
                      f"{row['commit']} |")
     return "\n".join(lines)

@@ -21,7 +21,7 @@ _spec = importlib.util.spec_from_file_location("accuracy", REPO_ROOT / "benchmar
 accuracy = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(accuracy)
 
-FIELDS = {"config", "commit", "seed", "epochs_budget", "epochs_run", "best_epoch", "wall_minutes", "dev_f1",
+FIELDS = {"config", "commit", "seed", "epochs_budget", "epochs_run", "completed", "best_epoch", "wall_minutes", "dev_f1",
           "test_f1", "test_f1_per_type", "test_span_f1", "test_token_accuracy", "overrides", "run", "date"}
 
 
@@ -41,7 +41,7 @@ def test_runner_trains_scores_once_and_appends_a_row(tmp_path, capsys):
     accuracy.main(arguments)
     (row,) = [json.loads(line) for line in results.read_text().splitlines()]
     assert set(row) == FIELDS
-    assert (row["seed"], row["epochs_budget"], row["epochs_run"]) == (3, 6, 6)
+    assert (row["seed"], row["epochs_budget"], row["epochs_run"], row["completed"]) == (3, 6, 6, True)
     assert 0 <= row["best_epoch"] < 6 and row["wall_minutes"] > 0
     assert row["commit"] != "unknown"
     assert 0 < row["test_f1"] <= 100 and 0 < row["dev_f1"] <= 100
