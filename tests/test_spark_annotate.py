@@ -18,8 +18,10 @@ from allennlp.models.archival import load_archive  # noqa: E402
 from allennlp.predictors import Predictor  # noqa: E402
 
 from ner_elmo.commands.ner_spark import _ner_spark  # noqa: E402
+from ner_elmo.spark import annotate as annotate_module  # noqa: E402
 from ner_elmo.spark.annotate import (  # noqa: E402
     FAIL_FIRST_ATTEMPT_PROPERTY,
+    JavaNotFound,
     annotate,
     java_executable,
     spark_session,
@@ -189,3 +191,10 @@ def test_bad_arguments_fail_before_any_tagging(spark, archive, tmp_path):
     with pytest.raises(ConfigurationError, match="model archive '.*missing.tar.gz' not found"):
         annotate(spark, str(tmp_path / "missing.tar.gz"), str(corpus), str(tmp_path / "out"), id_column="doc")
     assert not (tmp_path / "out").exists()
+
+
+def test_without_java_the_session_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(annotate_module, "java_executable", lambda: None)
+    monkeypatch.setattr(annotate_module.SparkSession, "getActiveSession", staticmethod(lambda: None))
+    with pytest.raises(JavaNotFound, match=r"Spark needs Java 17 or newer .* apt-get install openjdk-17-jre-headless"):
+        spark_session("local[1]")
