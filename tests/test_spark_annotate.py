@@ -9,10 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+import pyspark  # noqa: F401  (the spark extra, in dev: a missing install is a failure, not a skip)
 import pytest
-
-pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (the spark extra)")
-
 from allennlp.common.checks import ConfigurationError  # noqa: E402
 from allennlp.models.archival import load_archive  # noqa: E402
 from allennlp.predictors import Predictor  # noqa: E402
