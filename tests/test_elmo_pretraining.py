@@ -290,6 +290,21 @@ def test_resume_after_sigkill_gives_the_same_weights(texts, tmp_path):
     assert not list(killed_dir.rglob("*.partial"))
 
 
+@pytest.mark.slow
+def test_the_module_entry_point_never_imports_allennlp(tmp_path):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *_module_command("train", "--corpus", str(tmp_path / "empty.txt"),
+                                                               "--preset", "tiny", "--output-dir", str(tmp_path / "run"))[1:]],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 1
+    assert f"error: CorpusError: {tmp_path / 'empty.txt'}: no tokens (the file is empty)" in result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert {"torch", "h5py", "ner_elmo.pretraining.trainer"} <= imported
+    assert not {name for name in imported if name.split(".")[0] in ("allennlp", "allennlp_models")}
+
+
 # ----- bad input --------------------------------------------------------------------------------
 
 
