@@ -105,6 +105,18 @@ def test_loss_falls(trained):
     assert json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["perplexity"] == history[-1]["perplexity"]
 
 
+def test_perplexity_and_export_commands(trained, texts, tmp_path, capsys):
+    run_dir, summary, _ = trained
+    cli.main(["perplexity", "--run-dir", str(run_dir), "--heldout", str(texts / "heldout.txt")])
+    result = json.loads(capsys.readouterr().out)
+    assert abs(result["perplexity"] - summary["history"][-1]["perplexity"]) < 1e-3  # the best weights'
+    cli.main(["export", "--run-dir", str(run_dir), "--output-dir", str(tmp_path / "elmo"), "--weights", "last"])
+    with h5py.File(tmp_path / "elmo" / "lm_weights.hdf5", "r") as ours, h5py.File(summary["weight_file"], "r") as best:
+        assert sorted(ours) == sorted(best)
+        for name in expected_datasets(read_options(summary["options_file"])):
+            assert numpy.array_equal(ours[name][...], best[name][...]), name  # the last epoch was the best
+
+
 def _layout(path):
     layout = {}
     with h5py.File(path, "r") as weights:

@@ -335,26 +335,35 @@ class Pretraining:
     def _tokenizer(self) -> SentenceTokenizer:
         return SentenceTokenizer(self.settings.tokenizer, self.settings.max_sentence_tokens)
 
-    def prepare(self) -> None:
-        """Tokenize the corpus and held-out file (or read them back), build the vocabulary."""
+    def prepare(self, reuse: Optional[bool] = None) -> None:
+        """
+        Tokenize the corpus and held-out file (or read them back), build the vocabulary.  With
+        `reuse` (by default: when the run has a checkpoint, whose softmax is sized by that
+        vocabulary) the tokenized text already in the run directory is used as it is, without
+        the source files.
+        """
         settings = self.settings
+        if reuse is None:
+            reuse = (self.run_dir / "checkpoint.pt").exists()
         if self.dist.is_main:
-            corpus_lib.prepared_text(self.spec["corpus"], self._tokenizer(), self.run_dir / "corpus",
-                                     frequency_sorted=True, log=self.log)
-            if self.spec["heldout"]:
-                corpus_lib.prepared_text([self.spec["heldout"]], self._tokenizer(), self.run_dir / "heldout",
-                                         frequency_sorted=False, log=self.log)
+            for name, paths, frequency_sorted in (("corpus", self.spec["corpus"], True),
+                                                  ("heldout", [self.spec["heldout"]], False)):
+                if name == "heldout" and not self.spec["heldout"]:
+                    continue
+                if not (reuse and (self.run_dir / name / "manifest.json").exists()):
+                    corpus_lib.prepared_text(paths, self._tokenizer(), self.run_dir / name,
+                                             frequency_sorted=frequency_sorted, log=self.log)
         self.dist.barrier()
         train_text, _ = corpus_lib.load_tokenized(self.run_dir / "corpus")
         self.vocab_size = corpus_lib.vocabulary_size(train_text, settings.max_vocab_words, settings.min_count)
         types = numpy.arange(len(train_text.types))
         self.train_data = TextData(train_text, numpy.where(types < self.vocab_size, types, UNK))
         self.vocabulary = train_text.types[: self.vocab_size]
-        files = corpus_lib.corpus_files(self.spec["corpus"])
-        where = files[0] if len(files) == 1 else f"{files[0]} (and the {len(files) - 1} other files)"
         positions = self.train_data.stream.num_inputs
         window_size = settings.batch_size * settings.steps
         if not self._one_window_fits():
+            files = corpus_lib.corpus_files(self.spec["corpus"])
+            where = files[0] if len(files) == 1 else f"{files[0]} (and the {len(files) - 1} other files)"
             raise CorpusError(
                 where, None,
                 f"too small for one window: {train_text.num_tokens:,} tokens in "
@@ -417,9 +426,11 @@ class Pretraining:
 
     # ----- the model --------------------------------------------------------------------------
 
-    def build_model(self) -> LanguageModel:
+    def build_model(self, initialize: bool = True) -> LanguageModel:
+        """The language model, initialised (from the initial ELMo of continued pretraining, or
+        seeded); `initialize=False` skips reading the initial ELMo (weights loaded next)."""
         options = self.spec["options"]
-        if self.spec["init"]:
+        if self.spec["init"] and initialize:
             bilm = load_elmo(self.spec["init"]["options"], self.spec["init"]["weights"], self.settings.dropout)
         else:
             bilm = BiLm(options, dropout=self.settings.dropout)
@@ -720,8 +731,8 @@ def load_run_model(run_dir, which: str = "best", device: str = "cpu") -> Tuple[L
     """The language model of a run directory (`which`: "best" or "last"), on `device`, with its
     prepared data (for `perplexity` and `export`)."""
     run = Pretraining.recover(run_dir, distributed=Distributed(device))
-    run.prepare()
-    model = run.build_model()
+    run.prepare(reuse=True)
+    model = run.build_model(initialize=False)
     path = Path(run_dir) / ("best.pt" if which == "best" else "checkpoint.pt")
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: the run has no {which} weights yet")
