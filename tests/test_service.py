@@ -18,18 +18,17 @@ from typing import Dict, List, Optional, Tuple
 
 import httpx
 import pytest
-import torch
 import uvicorn
 from allennlp.commands.predict import _predict
 from allennlp.commands.train import train_model
 from allennlp.common import Params
-from allennlp.models.archival import archive_model, load_archive
+from allennlp.models.archival import load_archive
 from prometheus_client.parser import text_string_to_metric_families
 
 from ner_elmo.commands.ner_serve import _ner_serve
 from ner_elmo.service.app import ServiceConfig, create_app
 from ner_elmo.service.loading import activation_caches, load_serving_predictor
-from tiny_tagger import build_tagger, tagger_params
+from tiny_tagger import write_archive
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -59,14 +58,7 @@ REJECTED = {5, 6, 7}  # indices of the inputs the predictor answers with an erro
 @pytest.fixture(scope="module")
 def lexicon_archive(tmp_path_factory) -> Path:
     """The tiny lexicon tagger of tiny_tagger.py, archived (`ner_crf_tagger`, `ner_conll`)."""
-    directory = tmp_path_factory.mktemp("lexicon")
-    config = {"dataset_reader": {"type": "ner_conll"}, "model": tagger_params(), "train_data_path": "unused"}
-    (directory / "config.json").write_text(json.dumps(config))
-    model = build_tagger()
-    model.vocab.save_to_files(str(directory / "vocabulary"))
-    torch.save(model.state_dict(), directory / "best.th")
-    archive_model(directory)
-    return directory / "model.tar.gz"
+    return write_archive(tmp_path_factory.mktemp("lexicon"))
 
 
 def elmo_tagger_config(embedder_type: str, elmo_dir: Path) -> dict:
@@ -242,9 +234,11 @@ class GatedPredictor:
         self.predictor = predictor
         self.gate = threading.Event()
         self.entered = threading.Event()
-        self.batches: List[int] = []
+        self.calls: List[int] = []  # inputs per call, failed calls included
+        self.batches: List[int] = []  # inputs per successful call
 
     def predict_batch_json(self, inputs):
+        self.calls.append(len(inputs))
         ids = [str(value.get("id")) for value in inputs if isinstance(value, dict)]
         if "boom" in ids:
             raise RuntimeError("simulated model failure")
@@ -443,8 +437,10 @@ def test_a_failing_model_answers_500_for_its_request_only(lexicon_archive):
         gated["predictor"] = GatedPredictor(load_serving_predictor(str(lexicon_archive)))
         return gated["predictor"]
 
-    with serve(load, max_batch_size=8, max_wait_ms=3000) as server:
+    # The three requests make one batch (it is full at 3); it fails, and each is tagged alone.
+    with serve(load, max_batch_size=3, max_wait_ms=10000) as server:
         server.wait_ready()
+        gated["predictor"].calls.clear()  # the warm-up's
         results: dict = {}
         threads = [
             post_in_thread(server.url, "/predict", {"id": name, "text": "Oslo"}, results, name)
@@ -452,6 +448,7 @@ def test_a_failing_model_answers_500_for_its_request_only(lexicon_archive):
         ]
         for thread in threads:
             thread.join(60)
+        assert gated["predictor"].calls == [3, 1, 1, 1]
         assert results["boom"].status_code == 500
         assert results["boom"].json() == {"error": "the model failed: RuntimeError: simulated model failure"}
         for name in ("a", "b"):
