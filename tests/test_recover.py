@@ -27,8 +27,9 @@ OVERRIDES = json.dumps({"trainer.num_epochs": 6, "trainer.patience": None, "data
 # - "none" and "memory": the resumed process computes ELMo again in other batches than the first
 #   run did (the character-CNN outputs with "none", whole sentences with "memory"); the numbers
 #   agree up to round-off (`BATCH_TOLERANCE`), which training carries into the final metrics
-#   within RECOVER_RTOL (measured under AVX-512, AVX2 and plain kernels).
-RECOVER_RTOL = 1e-4
+#   within RECOVER_RTOL (measured under forced AVX2 kernels: training loss 5.2e-9 relative,
+#   the rest identical).
+RECOVER_RTOL = 1e-6
 
 
 @pytest.fixture(params=["none", "disk", "memory"])
