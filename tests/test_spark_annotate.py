@@ -7,6 +7,7 @@ One SparkSession serves the module, and its two Python workers are reused from t
 """
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import pyspark  # noqa: F401  (the spark extra, in dev: a missing install is a failure, not a skip)
@@ -59,6 +60,9 @@ def spark():
     )
     yield session
     session.stop()
+    # py4j logs at INFO while its connections are garbage-collected at interpreter exit, after
+    # pytest has closed the log streams ("--- Logging error ---"): keep it to warnings.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="module")
