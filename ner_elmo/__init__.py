@@ -38,6 +38,7 @@ if (
     from ner_elmo.modules.token_embedders import ner_elmo_embedder as _ner_elmo_embedder  # noqa: F401
     from ner_elmo.modules.token_embedders import ner_embedding as _ner_embedding  # noqa: F401
     from ner_elmo.modules.seq2seq_encoders import residual_bilstm as _residual_bilstm  # noqa: F401
+    from ner_elmo.modules.seq2seq_encoders import fused_bilstm as _fused_bilstm  # noqa: F401
     from ner_elmo.models import ner_crf_tagger as _ner_crf_tagger  # noqa: F401
     from ner_elmo.models import ner_simple_tagger as _ner_simple_tagger  # noqa: F401
     from ner_elmo.predictors import ner_predictor as _ner_predictor  # noqa: F401

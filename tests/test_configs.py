@@ -26,6 +26,7 @@ def test_the_documented_configs_exist():
         "gmb_elmo_residual.jsonnet",
         "gmb_glove_char.jsonnet",
         "gmb_pos.jsonnet",
+        "gmb_pos_glove_char.jsonnet",
     }
     assert expected <= set(CONFIG_FILES)
 

@@ -1,5 +1,7 @@
 import torch
-from allennlp.modules.seq2seq_encoders import LstmSeq2SeqEncoder, Seq2SeqEncoder
+from allennlp.modules.seq2seq_encoders import Seq2SeqEncoder
+
+from ner_elmo.modules.seq2seq_encoders.fused_bilstm import FusedBiLstmEncoder
 
 
 @Seq2SeqEncoder.register("residual_bilstm")
@@ -24,8 +26,8 @@ class ResidualBiLstmEncoder(Seq2SeqEncoder):
 
     def __init__(self, input_size: int, hidden_size: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self._first = LstmSeq2SeqEncoder(input_size, hidden_size, bidirectional=True)
-        self._second = LstmSeq2SeqEncoder(2 * hidden_size, hidden_size, bidirectional=True)
+        self._first = FusedBiLstmEncoder(input_size, hidden_size)
+        self._second = FusedBiLstmEncoder(2 * hidden_size, hidden_size)
         self._dropout = torch.nn.Dropout(dropout)
 
     def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
