@@ -21,7 +21,9 @@ and its row says `"completed": false`. The best epoch's model
 
 A row: config, git commit (with "+dirty" when tracked files differ), seed, budget, epochs run,
 best epoch, wall time, dev F1, test F1 (conlleval), per-type test F1, allennlp's span F1 on test
-(equal to conlleval's for BIOUL models), the overrides, and where the run lives.
+(equal to conlleval's for BIOUL models), dev and test token accuracy, the overrides, and where the
+run lives. A tagger without a label encoding (part of speech) has no entities: its span F1 is
+null, and the table shows its token accuracy in the dev and test columns.
 """
 import argparse
 import json
@@ -90,6 +92,8 @@ def run(args) -> Dict[str, Any]:
     dev = score(serialization_dir, config["validation_data_path"], "dev_report")
     test = score(serialization_dir, config["test_data_path"], "test_report")
     by_type = test["conlleval"]["by_type"]
+    # Taggers without a label encoding (part of speech) have no entities: token accuracy is their score.
+    spans = config["model"].get("label_encoding") is not None
     row = {
         "config": relative_to_repo(args.config),
         "commit": commit,
@@ -102,7 +106,8 @@ def run(args) -> Dict[str, Any]:
         "dev_f1": dev["conlleval"]["overall"]["f1"],
         "test_f1": test["conlleval"]["overall"]["f1"],
         "test_f1_per_type": {entity_type: scores["f1"] for entity_type, scores in sorted(by_type.items())},
-        "test_span_f1": 100 * test["model_metrics"].get("f1-measure-overall", float("nan")),
+        "test_span_f1": 100 * test["model_metrics"]["f1-measure-overall"] if spans else None,
+        "dev_token_accuracy": dev["conlleval"]["overall"]["token_accuracy"],
         "test_token_accuracy": test["conlleval"]["overall"]["token_accuracy"],
         "overrides": overrides,
         "run": str(serialization_dir),
@@ -124,6 +129,8 @@ def table(results_file: str) -> str:
         budget = f"{row['epochs_budget']} epochs"
         overrides = f" `-o {json.dumps(row['overrides'])}`" if row["overrides"] else ""
         per_type = " ".join(f"{t} {f1:.2f}" for t, f1 in row["test_f1_per_type"].items())
+        if row.get("test_span_f1", 0) is None:  # no entities: token accuracy in the score columns
+            row["dev_f1"], row["test_f1"], per_type = row["dev_token_accuracy"], row["test_token_accuracy"], "(token accuracy)"
         stopped = "" if row.get("completed", True) else ", stopped"
         lines.append(f"| `{Path(row['config']).name}`{overrides} | {row['seed']} | {budget} | "
                      f"{row['epochs_run']} ({row['best_epoch'] + 1 if row['best_epoch'] is not None else '-'}{stopped}) | "

@@ -22,7 +22,7 @@ accuracy = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(accuracy)
 
 FIELDS = {"config", "commit", "seed", "epochs_budget", "epochs_run", "completed", "best_epoch", "wall_minutes", "dev_f1",
-          "test_f1", "test_f1_per_type", "test_span_f1", "test_token_accuracy", "overrides", "run", "date"}
+          "test_f1", "test_f1_per_type", "test_span_f1", "dev_token_accuracy", "test_token_accuracy", "overrides", "run", "date"}
 
 
 def test_runner_trains_scores_once_and_appends_a_row(tmp_path, capsys):

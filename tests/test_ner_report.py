@@ -220,6 +220,24 @@ def test_report_files_on_a_hand_made_corpus(tmp_path):
     assert "default mode" in report and "strict mode" in report
 
 
+def test_part_of_speech_tags_get_a_token_report_not_a_crash(tmp_path):
+    # A tagger without entities (gmb_pos_glove_char): no spans to score, token accuracy and the
+    # per-tag token report are what the user reads.
+    from ner_elmo.reporting.report_files import format_summary, write_ner_report
+
+    tokens = [["The", "dog", "runs"], ["It", "sleeps"]]
+    gold = [["DT", "NN", "VBZ"], ["PRP", "VBZ"]]
+    predicted = [["DT", "NN", "NNS"], ["PRP", "VBZ"]]
+    metrics = write_ner_report(tmp_path, tokens, gold, predicted)
+    assert metrics["conlleval"]["overall"]["token_accuracy"] == pytest.approx(80.0)
+    assert metrics["counts"]["gold_entities"] == metrics["counts"]["predicted_entities"] == 0
+    assert metrics["per_type"] == {"overall": {"precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                               "support": 0, "found": 0, "correct": 0}}
+    assert metrics["token_report"]["VBZ"]["recall"] == pytest.approx(0.5)
+    assert (tmp_path / "predictions.conll").read_text().splitlines()[:3] == ["The DT DT", "dog NN NN", "runs VBZ NNS"]
+    assert "token accuracy 80.00" in format_summary(metrics, tmp_path)
+
+
 @pytest.mark.parametrize("encoding", ["BIO", "BIOUL"])
 def test_predictions_conll_is_what_conlleval_reads(tmp_path, encoding):
     # `token gold predicted` lines: conlleval (the Perl script, or ours on its format) prints the

@@ -65,7 +65,9 @@ def per_type_scores(confusion: EntityConfusion) -> Dict[str, Dict[str, float]]:
         }
         totals.update(counts)
         rows[label] = {**_prf(**counts), **counts}
-    rows["overall"] = {**_prf(**totals), **{k: totals[k] for k in ("support", "found", "correct")}}
+    # No entities at all (part-of-speech tags, say): an overall row of zeros, not a crash.
+    overall = {k: totals[k] for k in ("support", "found", "correct")}
+    rows["overall"] = {**_prf(**overall), **overall}
     return rows
 
 
@@ -184,6 +186,7 @@ def format_summary(metrics: Mapping[str, Any], output_dir: Union[str, Path]) -> 
             f"recall {100 * row['recall']:6.2f}  F1 {100 * row['f1']:6.2f}  "
             f"(support {row['support']})"
         )
+    lines.append(f"token accuracy {metrics['conlleval']['overall']['token_accuracy']:.2f}")
     lines.append("errors: " + ", ".join(f"{n} {kind}" for kind, n in metrics["errors"].items()))
     lines.append(f"report written to {output_dir}")
     return "\n".join(lines)
