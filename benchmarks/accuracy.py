@@ -14,7 +14,9 @@ Data and embedding paths come from the environment variables the configs read (R
 after training, on the best epoch's model. The budget is `--epochs` (the config's patience still
 stops a run early; give `-o '{"trainer.patience": null}'` to run them all). A run stopped with
 SIGINT (Ctrl-C on allennlp) is scored from the archive allennlp writes of its best epoch so far,
-and its row says `"completed": false`. The best epoch's model
+and its row says `"completed": false`. `--score-only` scores a run the runner trained before
+(its commit, wall time and budget are kept in the run's `accuracy_runner.json`) without
+training it again. The best epoch's model
 (by the config's validation metric) then tags the dev and the test file with `ner-report`
 (conlleval, seqeval, per-type table, errors), which also writes `predictions.conll`, one
 `token gold predicted` line per token, what conlleval.pl and other scorers read.
@@ -84,8 +86,22 @@ def run(args) -> Dict[str, Any]:
     config_name = Path(args.config).stem
     serialization_dir = Path(args.runs_dir) / f"{config_name}-s{args.seed}"
     overrides = json.loads(args.overrides) if args.overrides else {}
-    commit = git_commit()
-    wall, completed = train(args.config, serialization_dir, args.seed, args.epochs, overrides)
+    # What the row needs from training, kept beside the run so --score-only can score it again.
+    training_record = serialization_dir / "accuracy_runner.json"
+    if args.score_only:
+        if not training_record.is_file():
+            raise SystemExit(f"--score-only: {training_record} not found (the runner did not train {serialization_dir})")
+        training = json.loads(training_record.read_text())
+        if training["overrides"] != overrides or training["epochs"] != args.epochs:
+            raise SystemExit(f"--score-only: {serialization_dir} was trained with --epochs {training['epochs']} "
+                             f"-o '{json.dumps(training['overrides'])}'; give the same")
+    else:
+        commit = git_commit()
+        wall, completed = train(args.config, serialization_dir, args.seed, args.epochs, overrides)
+        training = {"commit": commit, "wall_seconds": wall, "completed": completed, "epochs": args.epochs,
+                    "overrides": overrides}
+        training_record.write_text(json.dumps(training) + "\n")
+    commit, wall, completed = training["commit"], training["wall_seconds"], training["completed"]
     config = json.loads((serialization_dir / "config.json").read_text())
     epochs = epochs_run(serialization_dir)
     last = epochs[-1]
@@ -148,6 +164,9 @@ def main(argv=None) -> None:
     parser.add_argument("--runs-dir", default="runs/accuracy")
     parser.add_argument("--results", default="results/accuracy.jsonl")
     parser.add_argument("--table", metavar="RESULTS", help="print the results table of RESULTS and exit")
+    parser.add_argument("--score-only", action="store_true",
+                        help="score the run this runner already trained (same config, seed, budget and overrides) "
+                             "without training it again, e.g. after scoring failed")
     args = parser.parse_args(argv)
     if args.table:
         print(table(args.table))

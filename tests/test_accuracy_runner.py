@@ -59,6 +59,15 @@ def test_runner_trains_scores_once_and_appends_a_row(tmp_path, capsys):
     predictions = (tmp_path / "runs" / "tiny-s3" / "test_report" / "predictions.conll").read_text().splitlines()
     assert sum(1 for line in predictions if line) == sum(len(sentence) for sentence in TINY_SENTENCES[4:])
 
+    # --score-only scores the same run again without training: the same row.
+    accuracy.main(arguments + ["--score-only"])
+    rescored = json.loads(results.read_text().splitlines()[-1])
+    assert rescored == row
+    with pytest.raises(SystemExit, match="was trained with --epochs 6"):
+        accuracy.main([str(config_path), "--seed", "3", "--epochs", "5", "--runs-dir", str(tmp_path / "runs"),
+                       "--results", str(results), "--score-only"])
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+
     # The README's table row comes from the file.
     accuracy.main(["--table", str(results)])
     table = capsys.readouterr().out.splitlines()

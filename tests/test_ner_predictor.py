@@ -8,6 +8,7 @@ from typing import List, Optional
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
+from allennlp.data import Token
 from allennlp.data.dataset_readers import Conll2003DatasetReader
 from allennlp.models import Model
 from allennlp.models.archival import archive_model
@@ -209,6 +210,26 @@ def test_ill_formed_predictions_of_a_simple_tagger_are_decoded_leniently():
     output = make_predictor(simple, label_encoding="BIOUL").predict_json({"text": "Dr Lindqvist and Maria"})
     assert output["tags"] == ["O", "L-PER", "O", "B-PER"]
     assert entity_tuples(output) == [("Lindqvist", "PER", 3, 12, 1, 2), ("Maria", "PER", 17, 22, 3, 4)]
+
+
+@pytest.mark.parametrize("model_type", ["ner_simple_tagger", "simple_tagger"])
+def test_softmax_taggers_tag_sentences_of_different_lengths_in_one_batch(model_type):
+    # A softmax tagger's argmax covers the batch's padding too: each sentence keeps its own tags.
+    simple = build_tagger(model_type, label_encoding="BIOUL" if model_type == "ner_simple_tagger" else None)
+    text = "Maria Lindqvist flew to Oslo. She met Kestrel Trading Company, in Nairobi!"
+    output = make_predictor(simple, label_encoding="BIOUL").predict_json({"text": text})
+    assert output["tags"] == [
+        "B-PER", "L-PER", "O", "O", "U-LOC", "O",
+        "O", "O", "B-ORG", "I-ORG", "L-ORG", "O", "O", "U-LOC", "O",
+    ]
+    if model_type == "ner_simple_tagger":  # the model itself, as ner-report and evaluate use it
+        reader = make_predictor(simple)._dataset_reader
+        short, long = (reader.text_to_instance([Token(word) for word in words])
+                       for words in (["Oslo"], ["Maria", "Lindqvist", "flew", "to", "Oslo"]))
+        for instance in (short, long):
+            reader.apply_token_indexers(instance)
+        tags = [output["tags"] for output in simple.forward_on_instances([short, long])]
+        assert tags == [["U-LOC"], ["B-PER", "L-PER", "O", "O", "U-LOC"]]
 
 
 # ------------------------------------------------------------------------------------------

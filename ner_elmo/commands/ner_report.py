@@ -163,8 +163,9 @@ def tag_dataset(
                 Instance({name: field for name, field in instance.fields.items() if name != "tags"})
                 for instance in batch
             ]
-        for output in model.forward_on_instances(batch):
-            predicted.append(list(output["tags"]))
+        for instance, output in zip(batch, model.forward_on_instances(batch)):
+            # allennlp's simple_tagger also tags the batch's padding, which comes last.
+            predicted.append(list(output["tags"])[: len(instance.fields["tokens"].tokens)])
     model_metrics = model.get_metrics(reset=True)
     if unknown:
         logger.warning(

@@ -56,6 +56,15 @@ class NerSimpleTagger(ConllevalMetricsMixin, SimpleTagger):
     ) -> Dict[str, torch.Tensor]:
         # Extra fields (pos_tags, chunk_tags) are features for other models: ignored here.
         output = super().forward(tokens, tags, metadata, ignore_loss_on_o_tags)
+        mask = get_text_field_mask(tokens)
         if tags is not None and self._conlleval is not None:
-            self._conlleval(output["class_probabilities"], tags, get_text_field_mask(tokens))
+            self._conlleval(output["class_probabilities"], tags, mask)
+        output["mask"] = mask
         return output
+
+    def make_output_human_readable(self, output_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        # allennlp's simple_tagger tags every position of the padded batch: keep each sentence's own.
+        output_dict = super().make_output_human_readable(output_dict)
+        lengths = output_dict["mask"].sum(-1).reshape(-1).tolist()
+        output_dict["tags"] = [tags[:length] for tags, length in zip(output_dict["tags"], lengths)]
+        return output_dict

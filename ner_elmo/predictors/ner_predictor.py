@@ -243,7 +243,8 @@ class NerPredictor(Predictor):
             batch = order[begin : begin + self._batch_size]
             instances = [self._instance(sentences[index]) for index in batch]
             for index, output in zip(batch, self.predict_batch_instance(instances)):
-                predicted = output["tags"]
+                # allennlp's simple_tagger also tags the batch's padding, which comes last.
+                predicted = output["tags"][: len(sentences[index])]
                 if len(predicted) != len(sentences[index]):
                     raise RuntimeError(
                         f"the model returned {len(predicted)} tags for "
