@@ -49,7 +49,9 @@ def git_commit() -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
     commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # The results file is this runner's own output, appended to by runs still going: not an edit.
+    edits = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results/*.jsonl")
+    return commit + ("+dirty" if edits else "")
 
 
 def train(config: str, serialization_dir: Path, seed: int, epochs: Optional[int], overrides: Dict[str, Any]):
