@@ -40,6 +40,14 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 
 
+def add_document_arguments(parser: argparse.ArgumentParser) -> None:
+    """The archive and the documents `read_documents` cuts from a corpus (shared with spark_throughput)."""
+    parser.add_argument("archive")
+    parser.add_argument("--corpus", required=True, type=Path, help="documents separated by blank lines")
+    parser.add_argument("--documents", type=int, default=300)
+    parser.add_argument("--words", type=int, default=500)
+
+
 def read_documents(path: Path, documents: int, words: int, short: int) -> Tuple[List[str], List[str]]:
     """`documents` texts of `words` words, and `short` texts of 25 words from other documents."""
     long_texts: List[str] = []
@@ -229,10 +237,7 @@ def in_process_throughput(args: argparse.Namespace, texts: List[str]) -> Tuple[f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("archive")
-    parser.add_argument("--corpus", required=True, type=Path, help="documents separated by blank lines")
-    parser.add_argument("--documents", type=int, default=300)
-    parser.add_argument("--words", type=int, default=500)
+    add_document_arguments(parser)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--short-requests", type=int, default=200, help="lone short sentences")
     parser.add_argument("--memory-requests", type=int, default=10000)

@@ -31,7 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_load import read_documents  # noqa: E402  (the load test's documents)
+from service_load import add_document_arguments, read_documents  # noqa: E402  (the load test's documents)
 
 
 def cores_of(master: str) -> int:
@@ -61,10 +61,7 @@ def in_process(archive: str, texts, batch_size: int, threads: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("archive")
-    parser.add_argument("--corpus", required=True, type=Path, help="documents separated by blank lines")
-    parser.add_argument("--documents", type=int, default=300)
-    parser.add_argument("--words", type=int, default=500)
+    add_document_arguments(parser)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, nargs="+", help="in-process torch threads (default: 1 and the master's cores)")
