@@ -6,6 +6,9 @@ config's bucketed batches or with random batches of 64 (`--batching random`, the
     OMP_NUM_THREADS=1 python benchmarks/tagger_profile.py --conll ../shared/data/conll2003/eng.train \
         [--config training_config/conll2003_glove_char.jsonnet] [--sentences 1280] [--batching bucket]
 
+`--phase validation` profiles the validation pass instead: the model in eval mode without
+gradients, in the config's validation batches (256 sentences sorted by length).
+
 Word embeddings are randomly initialised (GloVe's values do not change the time). Prints the
 seconds of the forward and backward passes and cProfile's cumulative table.
 """
@@ -36,6 +39,7 @@ def main(argv=None) -> None:
     parser.add_argument("--config", default=str(REPO / "training_config" / "conll2003_glove_char.jsonnet"))
     parser.add_argument("--sentences", type=int, default=1280, help="first N training sentences")
     parser.add_argument("--batching", choices=["bucket", "random"], default="bucket")
+    parser.add_argument("--phase", choices=["train", "validation"], default="train")
     parser.add_argument("--rows", type=int, default=35, help="rows of the cProfile table")
     args = parser.parse_args(argv)
     for name in ("NER_ELMO_CONLL_TRAIN", "NER_ELMO_CONLL_DEV", "NER_ELMO_CONLL_TEST"):
@@ -46,20 +50,29 @@ def main(argv=None) -> None:
     instances = list(reader.read(args.conll))[: args.sentences]
     vocab = Vocabulary.from_instances(instances)
     model = Model.from_params(vocab=vocab, params=params.pop("model"))
-    if args.batching == "bucket":
+    if args.phase == "validation":
+        sampler = BucketBatchSampler(batch_size=256, shuffle=False)
+        loader = MultiProcessDataLoader(reader, args.conll, batch_sampler=sampler)
+    elif args.batching == "bucket":
         loader = MultiProcessDataLoader(reader, args.conll, batch_sampler=BucketBatchSampler(batch_size=64))
     else:
         loader = MultiProcessDataLoader(reader, args.conll, batch_size=64, shuffle=True)
     loader._instances = instances  # the instances read above, not the whole file
     loader.index_with(vocab)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    model.train()
+    model.train(args.phase == "train")
     forward = backward = 0.0
     batches = 0
     profile = cProfile.Profile()
     profile.enable()
     for batch in loader:
         started = time.perf_counter()
+        if args.phase == "validation":
+            with torch.no_grad():
+                model(**batch)
+            forward += time.perf_counter() - started
+            batches += 1
+            continue
         loss = model(**batch)["loss"]
         middle = time.perf_counter()
         optimizer.zero_grad()
@@ -70,8 +83,11 @@ def main(argv=None) -> None:
         backward += time.perf_counter() - middle
         batches += 1
     profile.disable()
-    print(f"{batches} batches ({args.batching}), {torch.get_num_threads()} threads: forward {forward:.1f} s, "
-          f"backward + step {backward:.1f} s")
+    if args.phase == "validation":
+        print(f"{batches} validation batches, {torch.get_num_threads()} threads: forward {forward:.1f} s")
+    else:
+        print(f"{batches} batches ({args.batching}), {torch.get_num_threads()} threads: forward {forward:.1f} s, "
+              f"backward + step {backward:.1f} s")
     pstats.Stats(profile).sort_stats("cumulative").print_stats(args.rows)
 
 

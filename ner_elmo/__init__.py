@@ -37,6 +37,7 @@ if (
     from ner_elmo.data.dataset_readers import gmb_csv as _gmb_csv  # noqa: F401
     from ner_elmo.modules.token_embedders import ner_elmo_embedder as _ner_elmo_embedder  # noqa: F401
     from ner_elmo.modules.token_embedders import ner_embedding as _ner_embedding  # noqa: F401
+    from ner_elmo.modules.token_embedders import distinct_character_encoding as _distinct_chars  # noqa: F401
     from ner_elmo.modules.seq2seq_encoders import residual_bilstm as _residual_bilstm  # noqa: F401
     from ner_elmo.modules.seq2seq_encoders import fused_bilstm as _fused_bilstm  # noqa: F401
     from ner_elmo.models import ner_crf_tagger as _ner_crf_tagger  # noqa: F401

@@ -36,8 +36,10 @@ local env(name) = std.extVar(name);
     dropout: 0.0,
   },
 
+  // allennlp's 'character_encoding' run once per distinct word of the batch (same outputs and
+  // parameters; about half the rows): -o '{"...token_characters.type": "character_encoding"}'.
   char_cnn_embedder():: {
-    type: 'character_encoding',
+    type: 'distinct_character_encoding',
     // The characters indexer fills the token_characters namespace; without this the character
     // table would be sized by the word vocabulary (as in AllenNLP's published config).
     embedding: { embedding_dim: 16, vocab_namespace: 'token_characters' },
