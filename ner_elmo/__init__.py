@@ -45,6 +45,7 @@ if (
     from ner_elmo.predictors import ner_predictor as _ner_predictor  # noqa: F401
     from ner_elmo.training.metrics import conlleval_metric as _conlleval_metric  # noqa: F401
     from ner_elmo.training.learning_rate_schedulers import inverse_time_decay as _itd  # noqa: F401
+    from ner_elmo.training.moving_averages import resumable_exponential as _ema  # noqa: F401
     from ner_elmo.training.callbacks import epoch_report as _epoch_report  # noqa: F401
     from ner_elmo.training.callbacks import rng_state as _rng_state  # noqa: F401
     from ner_elmo.commands import ner_report as _ner_report  # noqa: F401

@@ -1,5 +1,5 @@
-// The same CRF tagger without ELMo: GloVe 6B 50d + char-CNN -> 2-layer BiLSTM 200 -> CRF.
-// One epoch on CoNLL-2003 train takes a few minutes on 2 CPU cores.
+// The CRF tagger without ELMo: GloVe 6B 50d + char-CNN -> 1-layer BiLSTM 200 -> CRF.
+// One epoch on CoNLL-2003 (train + validation) takes under a minute on a CPU core.
 local lib = import 'ner_elmo.libsonnet';
 
 {
@@ -14,7 +14,9 @@ local lib = import 'ner_elmo.libsonnet';
   validation_data_path: std.extVar('NER_ELMO_CONLL_DEV'),
   test_data_path: std.extVar('NER_ELMO_CONLL_TEST'),
   evaluate_on_test: true,
-  model: lib.crf_tagger(lib.embedders(elmo=false), lib.bilstm(lib.embedding_dim(elmo=false))),
+  // One BiLSTM layer (as Lample et al. 2016 and Ma & Hovy 2016): the same dev F1 as two layers in
+  // half the time (README, Results). -o '{"model.encoder.num_layers": 2}' gives AllenNLP's two.
+  model: lib.crf_tagger(lib.embedders(elmo=false), lib.bilstm(lib.embedding_dim(elmo=false), num_layers=1)),
   data_loader: lib.data_loader(64),
   validation_data_loader: lib.validation_data_loader(),
   trainer: lib.trainer(),
