@@ -1,4 +1,5 @@
 """The Peters et al. 2018 model (conll2003_elmo.jsonnet) on the fixtures: train, save, load."""
+import copy
 import json
 
 import pytest
@@ -76,3 +77,38 @@ class TestNerCrfTaggerWithElmo(ModelTestCase):
         hidden = {name for name in metrics if name.startswith("_")}
         assert {"_conlleval-precision-overall", "_conlleval-recall-overall", "_conlleval-accuracy"} <= hidden
         assert any(name.startswith("_conlleval-f1-") and name != "_conlleval-f1-overall" for name in hidden)
+
+
+def test_batched_forward_equals_crf_taggers_forward_loss_tags_and_metrics(monkeypatch):
+    # ner_crf_tagger's own forward (batched Viterbi, the paths as one tensor) against crf_tagger's
+    # forward with the stock decoder, same weights, same batch: the same outputs and metrics.
+    from allennlp.common import Params
+    from allennlp.data import DatasetReader, Vocabulary
+    from allennlp.models import Model
+
+    for name, value in FIXTURE_ENV.items():
+        monkeypatch.setenv(name, value)
+    params = Params.from_file(str(CONFIGS / "conll2003_glove_char.jsonnet"))
+    reader = DatasetReader.from_params(params.pop("dataset_reader"))
+    instances = list(reader.read(FIXTURES / "conll" / "train.iob1.txt"))
+    vocab = Vocabulary.from_instances(instances)
+    model_params = params.pop("model").as_dict()
+    torch.manual_seed(0)
+    ours = Model.from_params(vocab=vocab, params=Params(copy.deepcopy(model_params)))
+    stock = Model.from_params(vocab=vocab, params=Params({**copy.deepcopy(model_params), "viterbi": "stock"}))
+    stock.load_state_dict(ours.state_dict())
+    batch = Batch(instances)
+    batch.index_instances(vocab)
+    tensors = batch.as_tensor_dict()
+    outputs = []
+    for model in (ours, stock):
+        model.eval()
+        with torch.no_grad():
+            outputs.append(model(**tensors))
+    (our_output, stock_output) = outputs
+    assert our_output["tags"] == stock_output["tags"]
+    assert any(len(set(path)) > 1 for path in our_output["tags"])  # an untrained model that tags
+    assert torch.equal(our_output["logits"], stock_output["logits"])
+    assert torch.equal(our_output["loss"], stock_output["loss"])
+    assert our_output["words"] == stock_output["words"]
+    assert ours.get_metrics(reset=True) == stock.get_metrics(reset=True)

@@ -3,6 +3,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
+from allennlp.nn import util
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
@@ -12,6 +13,7 @@ from ner_elmo.models.label_encoding import check_label_encoding
 from ner_elmo.modules.conditional_random_field.batched_viterbi_crf import (
     BatchedViterbiConditionalRandomField,
 )
+from ner_elmo.modules.viterbi import paths_to_lists
 
 
 @Model.register("ner_crf_tagger")
@@ -32,8 +34,8 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         constrained decoding and span F1 follow from it).  A `label_encoding` the vocabulary's
         tags cannot be in raises `ConfigurationError` (`label_encoding.check_label_encoding`).
     viterbi : `str`, optional (default = `"batched"`)
-        `"batched"` decodes the batch in one vectorised pass; `"stock"` keeps allennlp's
-        per-sentence decoder.
+        `"batched"` decodes the batch in one vectorised pass and hands the paths to the metrics as
+        one tensor; `"stock"` keeps allennlp's per-sentence decoder and crf_tagger's forward.
     conlleval : `bool`, optional (default = `True`)
         Also report `conlleval-*` metrics (overall and per entity type).
     """
@@ -76,10 +78,59 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         ignore_loss_on_o_tags: Optional[bool] = None,
         **kwargs,
     ) -> Dict[str, torch.Tensor]:
+        if self.viterbi == "batched" and self.top_k == 1:
+            return self._forward_batched(tokens, tags, metadata, ignore_loss_on_o_tags)
         output = super().forward(tokens, tags, metadata, ignore_loss_on_o_tags, **kwargs)
         if tags is not None and self._conlleval is not None:
             predicted = torch.zeros_like(tags)
             for i, path in enumerate(output["tags"]):
                 predicted[i, : len(path)] = torch.tensor(path, dtype=tags.dtype)
             self._conlleval(predicted, tags, output["mask"])
+        return output
+
+    def _forward_batched(
+        self,
+        tokens: TextFieldTensors,
+        tags: Optional[torch.LongTensor],
+        metadata: Optional[List[Dict[str, Any]]],
+        ignore_loss_on_o_tags: Optional[bool],
+    ) -> Dict[str, Any]:
+        # crf_tagger's forward, step for step (the same outputs, loss and metric updates), except
+        # that the decoded paths stay one tensor: the metrics get them without stock's Python loop
+        # over every token of the batch.
+        if ignore_loss_on_o_tags is None:
+            ignore_loss_on_o_tags = self.ignore_loss_on_o_tags
+        embedded = self.text_field_embedder(tokens)
+        mask = util.get_text_field_mask(tokens)
+        if self.dropout:
+            embedded = self.dropout(embedded)
+        encoded = self.encoder(embedded, mask)
+        if self.dropout:
+            encoded = self.dropout(encoded)
+        if self._feedforward is not None:
+            encoded = self._feedforward(encoded)
+        logits = self.tag_projection_layer(encoded)
+        paths, scores = self.crf.viterbi_paths(logits, mask)
+        output: Dict[str, Any] = {
+            "logits": logits,
+            "mask": mask,
+            "tags": [path for path, _ in paths_to_lists(paths, mask, scores)],
+        }
+        if tags is not None:
+            crf_mask = mask
+            if ignore_loss_on_o_tags:
+                crf_mask = mask & (tags != self.vocab.get_token_index("O", namespace=self.label_namespace))
+            output["loss"] = -self.crf(logits, tags, crf_mask)
+            # The decoded tags as one-hot "class probabilities", zero at padding, as stock feeds them.
+            one_hot = torch.zeros_like(logits).scatter_(2, paths.unsqueeze(2), 1.0) * mask.unsqueeze(2)
+            for metric in self.metrics.values():
+                metric(one_hot, tags, mask)
+            if self.calculate_span_f1:
+                self._f1_metric(one_hot, tags, mask)
+            elif self._verbose_metrics:
+                self._f_beta_measure(one_hot, tags, mask)
+            if self._conlleval is not None:
+                self._conlleval(paths, tags, mask)
+        if metadata is not None:
+            output["words"] = [x["words"] for x in metadata]
         return output

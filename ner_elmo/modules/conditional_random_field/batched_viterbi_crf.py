@@ -1,4 +1,4 @@
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from allennlp.modules.conditional_random_field import ConditionalRandomField
@@ -32,6 +32,13 @@ class BatchedViterbiConditionalRandomField(ConditionalRandomField):
         end = torch.where(allowed[:num_tags, num_tags + 1], end, forbidden)
         return transitions, start, end
 
+    def viterbi_paths(self, logits: torch.Tensor, mask: torch.BoolTensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The best paths as one `(batch, time)` tensor on the logits' device (0 at padding), and
+        their scores: what `viterbi_tags` returns as lists."""
+        transitions, start, end = self.effective_transitions()
+        paths, scores = viterbi_decode_batch(logits.detach(), mask, transitions, start, end)
+        return paths.to(logits.device), scores
+
     def viterbi_tags(
         self, logits: torch.Tensor, mask: Optional[torch.BoolTensor] = None, top_k: Optional[int] = None
     ) -> List:
@@ -39,8 +46,7 @@ class BatchedViterbiConditionalRandomField(ConditionalRandomField):
             return super().viterbi_tags(logits, mask, top_k)
         if mask is None:
             mask = torch.ones(*logits.shape[:2], dtype=torch.bool, device=logits.device)
-        transitions, start, end = self.effective_transitions()
-        paths, scores = viterbi_decode_batch(logits.detach(), mask, transitions, start, end)
+        paths, scores = self.viterbi_paths(logits, mask)
         decoded = paths_to_lists(paths, mask, scores)
         if top_k is None:
             return decoded
