@@ -53,44 +53,35 @@ def test_registered_and_equal_to_allennlps_in_an_uninterrupted_run():
     assert not torch.equal(got["weight"], our_model.weight.detach())
 
 
-def test_resumed_average_tracks_the_new_models_parameters_from_where_it_stopped():
+def _whole_and_resumed(average_class):
+    """The averaged weights after six steps in one run, and after three, a save, a load into a new
+    model and three more (the trainer's count starting again at 1, as after --recover)."""
     steps = [0.5, -1.0, 2.0, 0.25, 1.5, -0.75]
     whole_model = _model()
-    whole = ResumableExponentialMovingAverage(whole_model.named_parameters(), decay=0.9)
+    whole = average_class(whole_model.named_parameters(), decay=0.9)
     _run(whole_model, whole, steps)
-
     first_model = _model()
-    first = ResumableExponentialMovingAverage(first_model.named_parameters(), decay=0.9)
+    first = average_class(first_model.named_parameters(), decay=0.9)
     _run(first_model, first, steps[:3])
-    saved_state, saved_weights = first.state_dict(), first_model.state_dict()
-    assert set(saved_state) == {"shadows", "updates"}
-
     resumed_model = _model(seed=1)
-    resumed_model.load_state_dict(saved_weights)
-    resumed = ResumableExponentialMovingAverage(resumed_model.named_parameters(), decay=0.9)
-    resumed.load_state_dict(saved_state)
+    resumed_model.load_state_dict(first_model.state_dict())
+    resumed = average_class(resumed_model.named_parameters(), decay=0.9)
+    resumed.load_state_dict(first.state_dict())
     _run(resumed_model, resumed, steps[3:], first_update=1)
+    return _averaged(whole_model, whole), _averaged(resumed_model, resumed), first.state_dict()
 
-    expected, got = _averaged(whole_model, whole), _averaged(resumed_model, resumed)
+
+def test_resumed_average_tracks_the_new_models_parameters_from_where_it_stopped():
+    expected, got, saved_state = _whole_and_resumed(ResumableExponentialMovingAverage)
+    assert set(saved_state) == {"shadows", "updates"}
     for name in expected:
         assert torch.allclose(got[name], expected[name], rtol=0, atol=1e-6), name
 
 
 def test_allennlps_average_is_what_fails_to_resume():
     # The reason ner_exponential exists: allennlp's average, resumed the same way, ends elsewhere.
-    steps = [0.5, -1.0, 2.0, 0.25, 1.5, -0.75]
-    whole_model = _model()
-    whole = ExponentialMovingAverage(whole_model.named_parameters(), decay=0.9)
-    _run(whole_model, whole, steps)
-    first_model = _model()
-    first = ExponentialMovingAverage(first_model.named_parameters(), decay=0.9)
-    _run(first_model, first, steps[:3])
-    resumed_model = _model(seed=1)
-    resumed_model.load_state_dict(first_model.state_dict())
-    resumed = ExponentialMovingAverage(resumed_model.named_parameters(), decay=0.9)
-    resumed.load_state_dict(first.state_dict())
-    _run(resumed_model, resumed, steps[3:], first_update=1)
-    assert not torch.allclose(_averaged(resumed_model, resumed)["weight"], _averaged(whole_model, whole)["weight"])
+    expected, got, _ = _whole_and_resumed(ExponentialMovingAverage)
+    assert not torch.allclose(got["weight"], expected["weight"])
 
 
 def test_loads_allennlps_checkpoint_state_and_rejects_another_models():
