@@ -154,7 +154,8 @@ def main(argv=None) -> None:
     def median(variant, key):
         return statistics.median(r[key] for r in records if r["variant"] == variant)
 
-    for variant in [v for v in args.variants if v != "stock"] if "stock" in args.variants else []:
+    compared = [v for v in args.variants if v != "stock"] if "stock" in args.variants else []
+    for variant in compared:
         print(f"\n{variant} against stock:")
         for key in ("train_seconds", "validation_seconds"):
             print(f"median {key.replace('_', ' ')}: stock {median('stock', key):.1f}, {variant} "
