@@ -145,27 +145,33 @@ def tag_dataset(
     gold: List[List[str]] = []
     predicted: List[List[str]] = []
     unknown: set = set()
+    count = 0
     for batch in _batches(instances, batch_size):
-        batch_gold = []
+        batch_tokens, batch_gold = [], []
         for instance in batch:
+            count += 1
             if "tags" not in instance.fields:
                 raise ValueError(
-                    f"instance {len(tokens) + 1} has no gold \"tags\" field: ner-report needs "
-                    "labelled data"
+                    f"instance {count} has no gold \"tags\" field: ner-report needs labelled data"
                 )
-            tokens.append([token.text for token in instance.fields["tokens"].tokens])
+            batch_tokens.append([token.text for token in instance.fields["tokens"].tokens])
             batch_gold.append(list(instance.fields["tags"].labels))
-        gold.extend(batch_gold)
         batch_unknown = {tag for tags in batch_gold for tag in tags if tag not in known_tags}
+        lengths = [_sentence_lengths(instance) for instance in batch]
         if batch_unknown:
             unknown |= batch_unknown
             batch = [
                 Instance({name: field for name, field in instance.fields.items() if name != "tags"})
                 for instance in batch
             ]
-        for instance, output in zip(batch, model.forward_on_instances(batch)):
+        outputs = model.forward_on_instances(batch)
+        for words, gold_tags, output, sentence_lengths in zip(batch_tokens, batch_gold, outputs, lengths):
             # allennlp's simple_tagger also tags the batch's padding, which comes last.
-            predicted.append(list(output["tags"])[: len(instance.fields["tokens"].tokens)])
+            predicted_tags = list(output["tags"])[: len(words)]
+            # Sentences a reader joined (document context) are reported as the file has them.
+            tokens.extend(split_lengths(words, sentence_lengths))
+            gold.extend(split_lengths(gold_tags, sentence_lengths))
+            predicted.extend(split_lengths(predicted_tags, sentence_lengths))
     model_metrics = model.get_metrics(reset=True)
     if unknown:
         logger.warning(
@@ -174,6 +180,22 @@ def tag_dataset(
         )
         model_metrics = {}
     return TaggedDataset(tokens, gold, predicted, model_metrics, sorted(unknown))
+
+
+def _sentence_lengths(instance: Instance) -> List[int]:
+    """The lengths of the sentences a reader joined into `instance` (one, when it joined none)."""
+    metadata = instance.fields.get("metadata")
+    lengths = metadata.metadata.get("sentence_lengths") if metadata is not None else None
+    return list(lengths) if lengths else [len(instance.fields["tokens"].tokens)]
+
+
+def split_lengths(sequence: List[str], lengths: List[int]) -> List[List[str]]:
+    """`sequence` cut into consecutive parts of `lengths`."""
+    parts, start = [], 0
+    for length in lengths:
+        parts.append(sequence[start:start + length])
+        start += length
+    return parts
 
 
 def _batches(instances: Iterable[Instance], size: int) -> Iterator[List[Instance]]:

@@ -11,6 +11,7 @@ from allennlp.data.instance import Instance
 from allennlp.data.token_indexers import TokenIndexer
 
 from ner_elmo.data.dataset_readers.ner_reader import (
+    join_sentences,
     LabelKey,
     NerDatasetReader,
     TaggedSentence,
@@ -91,6 +92,13 @@ class ConllNerDatasetReader(NerDatasetReader):
         `"auto"`: a line holding a tab is split on tabs, any other on runs of spaces (the whole
         file must use one kind); `"tab"`: tabs only (tokens may contain spaces); `"space"`: runs
         of spaces; `"whitespace"`: any run of whitespace (`str.split()`, like `conll2003`).
+    document_context_tokens : `int`, optional (default=`0`)
+        `0`: every sentence is an instance. `N > 0`: consecutive sentences of one document (the
+        lines between two `-DOCSTART-` lines; the whole file when it has none) are joined, in
+        order, into instances of at most `N` tokens (a longer sentence is an instance alone), so
+        the encoder reads each sentence with its neighbours. Every token is still in exactly one
+        instance, so token-level scores count the same tokens; `metadata` gets
+        `"sentence_lengths"`.
     **kwargs
         Passed to `DatasetReader` (e.g. `max_instances`).
     """
@@ -108,6 +116,7 @@ class ConllNerDatasetReader(NerDatasetReader):
         label_namespace: str = "labels",
         encoding: str = "utf-8",
         column_separator: str = "auto",
+        document_context_tokens: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -130,6 +139,13 @@ class ConllNerDatasetReader(NerDatasetReader):
         check_encoding(encoding)
         self.encoding = encoding
         self.column_separator = column_separator
+        if isinstance(document_context_tokens, bool) or not isinstance(document_context_tokens, int) \
+                or document_context_tokens < 0:
+            raise ConfigurationError(
+                f"document_context_tokens {document_context_tokens!r}: expected 0 (one instance per "
+                "sentence) or a positive number of tokens"
+            )
+        self.document_context_tokens = document_context_tokens
 
     def _is_chunk_label(self, label: LabelKey) -> bool:
         # A column chosen by index is read as entity tags: this is an NER reader.
@@ -152,8 +168,12 @@ class ConllNerDatasetReader(NerDatasetReader):
         logger.info("Reading CoNLL sentences from %s", path)
         text = read_text(path, self.encoding)
         with paused_garbage_collection():
-            sentences, descriptions = self._parse(text, path)
+            sentences, descriptions, documents = self._parse(text, path)
             encoded = self._encode_labels(path, sentences, descriptions)
+            if self.document_context_tokens:
+                sentences, encoded = join_sentences(
+                    sentences, encoded, documents, self.document_context_tokens
+                )
         yield from self._instances(sentences, encoded)
 
     def _split(self, content: str, kind: str) -> List[str]:
@@ -167,6 +187,8 @@ class ConllNerDatasetReader(NerDatasetReader):
         """The file's sentences and a description of each needed column (for messages)."""
         needed = self._needed_labels()
         sentences: List[TaggedSentence] = []
+        documents: List[int] = []  # each sentence's document: -DOCSTART- lines counted before it
+        document = 0
         words: List[str] = []
         lines: List[int] = []
         columns: Dict[LabelKey, List[str]] = {label: [] for label in needed}
@@ -181,6 +203,7 @@ class ConllNerDatasetReader(NerDatasetReader):
             nonlocal words, lines, columns
             if words:
                 sentences.append(TaggedSentence(words, lines, columns))
+                documents.append(document)
                 words, lines, columns = [], [], {label: [] for label in needed}
 
         raw_lines = text.split("\n")
@@ -188,8 +211,12 @@ class ConllNerDatasetReader(NerDatasetReader):
             raw_lines.pop()  # the final newline ends the last line; it does not start a new one
         for number, raw_line in enumerate(raw_lines, start=1):
             content = raw_line.strip(" \t\r")
-            if not content.strip() or content.split(None, 1)[0] == "-DOCSTART-":
+            if not content.strip():
                 end_sentence()
+                continue
+            if content.split(None, 1)[0] == "-DOCSTART-":
+                end_sentence()
+                document += 1
                 continue
             if self.column_separator == "auto":
                 kind = "tab" if "\t" in content else "space"
@@ -252,7 +279,7 @@ class ConllNerDatasetReader(NerDatasetReader):
                 f"every sentence is one line of {n_columns} columns: this looks like one sentence "
                 f"per line; {_ONE_TOKEN_PER_LINE}",
             )
-        return sentences, descriptions
+        return sentences, descriptions, documents
 
     @staticmethod
     def _columns(count: int) -> str:

@@ -42,6 +42,53 @@ class TaggedSentence(NamedTuple):
     columns: Dict[LabelKey, List[str]]
 
 
+class JoinedSentences(TaggedSentence):
+    """Consecutive sentences read as one sequence; `lengths` are theirs, in order."""
+
+    lengths: List[int]
+
+    def __new__(cls, parts: Sequence[TaggedSentence]):
+        joined = super().__new__(
+            cls,
+            [word for part in parts for word in part.words],
+            [line for part in parts for line in part.lines],
+            {label: [value for part in parts for value in part.columns[label]]
+             for label in parts[0].columns},
+        )
+        joined.lengths = [len(part.words) for part in parts]
+        return joined
+
+
+def join_sentences(
+    sentences: Sequence[TaggedSentence],
+    encoded: Sequence[Dict[LabelKey, List[str]]],
+    documents: Sequence[int],
+    max_tokens: int,
+):
+    """
+    Consecutive sentences of the same document joined, in order, into groups of at most
+    `max_tokens` tokens (a longer sentence is a group alone): the joined sentences and their
+    joined (already encoded) labels. Each sentence's tags were encoded on their own, so the
+    concatenation is a valid sequence in the same scheme.
+    """
+    groups: List[List[int]] = []
+    size = 0
+    for index, sentence in enumerate(sentences):
+        length = len(sentence.words)
+        if groups and documents[groups[-1][-1]] == documents[index] and size + length <= max_tokens:
+            groups[-1].append(index)
+            size += length
+        else:
+            groups.append([index])
+            size = length
+    joined = [JoinedSentences([sentences[index] for index in group]) for group in groups]
+    labels = [
+        {label: [value for index in group for value in encoded[index][label]] for label in encoded[group[0]]}
+        for group in groups
+    ]
+    return joined, labels
+
+
 class NerDatasetReader(DatasetReader):
     """
     Base class of the NER dataset readers (`ner_conll`, `ner_gmb_csv`); not registered itself.
@@ -169,7 +216,10 @@ class NerDatasetReader(DatasetReader):
             labels = encoded[index]
             features = {f"{label}_tags": labels[label] for label in self.feature_labels}
             tags = None if self.tag_label is None else labels[self.tag_label]
-            yield self.text_to_instance(sentences[index].words, tags, **features)
+            instance = self.text_to_instance(sentences[index].words, tags, **features)
+            if isinstance(sentences[index], JoinedSentences):
+                instance["metadata"].metadata["sentence_lengths"] = sentences[index].lengths
+            yield instance
 
     # ----------------------------------------------------------------------------------------
 
