@@ -360,12 +360,70 @@ def test_data_format_error_pickles():
         ({"encoding": "klingon"}, "unknown encoding 'klingon'"),
         ({"coding_scheme": "XYZ"}, "unknown tag scheme 'XYZ': expected one of IOB1, BIO, BIOUL, BIOES (or the aliases IOB2, IOBES)"),
         ({"label_encoding": "bio"}, "unknown tag scheme 'bio': expected one of IOB1, BIO, BIOUL, BIOES (or the aliases IOB2, IOBES)"),
+        ({"document_context_tokens": -1}, "document_context_tokens -1: expected 0 (one instance per sentence) or a positive number of tokens"),
+        ({"document_context_tokens": True}, "document_context_tokens True: expected 0 (one instance per sentence) or a positive number of tokens"),
     ],
 )
 def test_configuration_errors(options, message):
     with pytest.raises(ConfigurationError) as error:
         ConllNerDatasetReader(**options)
     assert error.value.message == message
+
+
+# ------------------------------------------------------------------------------------------
+# Document context: consecutive sentences of a document joined into one instance.
+
+# Two documents: sentences of 3, 2, 4 tokens, then 2 and 5.
+DOCUMENTS = (
+    "-DOCSTART- -X- -X- O\n\n"
+    "EU I-ORG\nrejects O\ncall O\n\n"
+    "Peter I-PER\nBlackburn I-PER\n\n"
+    "BRUSSELS I-LOC\n1996-08-22 O\nthe O\nEU I-ORG\n\n"
+    "-DOCSTART- -X- -X- O\n\n"
+    "Rita I-PER\nsings O\n\n"
+    "in O\nSan I-LOC\nJose I-LOC\ntoday O\n. O\n"
+)
+
+
+@pytest.mark.parametrize(
+    "limit, lengths",
+    [
+        (5, [[3, 2], [4], [2], [5]]),  # 3+2 fits 5; 4 does not join them; never across documents
+        (7, [[3, 2], [4], [2, 5]]),
+        (9, [[3, 2, 4], [2, 5]]),
+        (4, [[3], [2], [4], [2], [5]]),  # a 5-token sentence over the limit stays whole, alone
+    ],
+)
+def test_document_context_joins_sentences_within_documents(tmp_path, limit, lengths):
+    path = write(tmp_path, DOCUMENTS)
+    sentences = read(path)
+    joined = read(path, document_context_tokens=limit)
+    assert [instance["metadata"]["sentence_lengths"] for instance in joined] == lengths
+    # The same tokens and tags in the same order, each sentence's tags encoded on its own.
+    assert [w for i in joined for w in i["metadata"]["words"]] == [w for i in sentences for w in i["metadata"]["words"]]
+    tags = [t for i in joined for t in i["tags"].labels]
+    assert tags == [t for i in sentences for t in i["tags"].labels]
+    assert tags[:9] == ["U-ORG", "O", "O", "B-PER", "L-PER", "U-LOC", "O", "O", "U-ORG"]
+
+
+def test_document_context_without_docstart_joins_the_whole_file(tmp_path):
+    path = write(tmp_path, "Anna I-PER\n\nsings O\n\nin O\nParis I-LOC\n")
+    joined = read(path, document_context_tokens=10, feature_labels=[])
+    assert [instance["metadata"]["sentence_lengths"] for instance in joined] == [[1, 1, 2]]
+    assert "sentence_lengths" not in read(path)[0]["metadata"].metadata
+
+
+def test_document_context_on_conll2003(shared_dir):
+    path = shared_dir / "data" / "conll2003" / "eng.testb"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    joined = read(path, document_context_tokens=128)
+    assert sum(len(instance["metadata"]["sentence_lengths"]) for instance in joined) == 3453
+    assert sum(len(instance["tokens"]) for instance in joined) == 46435
+    # 231 documents: at least one instance each; the longest sentence (124 tokens) fits.
+    assert 231 <= len(joined) < 3453
+    assert max(len(instance["tokens"]) for instance in joined) <= 128
+    assert sum(len(to_spans(instance["tags"].labels, "BIOUL")) for instance in joined) == 5648
 
 
 # ------------------------------------------------------------------------------------------

@@ -384,6 +384,31 @@ def test_dataset_reader_override_rebuilds_the_validation_reader(tiny_archive):
     assert overridden.coding_scheme == "IOB1"
 
 
+def test_joined_sentences_are_reported_as_the_file_has_them(tiny_archive, tmp_path):
+    from allennlp.models.archival import load_archive
+
+    from ner_elmo.commands.ner_report import ner_report_from_archive, validation_reader
+
+    archive_path, dev = tiny_archive
+    reader = validation_reader(load_archive(str(archive_path)), '{"document_context_tokens": 20}')
+    assert len(list(reader.read(str(dev)))) < len(TINY_SENTENCES)  # the model tags joined sentences
+    plain = ner_report_from_archive(archive_path, dev, tmp_path / "plain", batch_size=2)
+    joined = ner_report_from_archive(
+        archive_path, dev, tmp_path / "joined", batch_size=2,
+        dataset_reader_override='{"document_context_tokens": 20}',
+    )
+    assert plain["counts"]["sentences"] == joined["counts"]["sentences"] == len(TINY_SENTENCES)
+    assert joined["counts"]["gold_entities"] == 20
+
+    def tokens_and_gold(report):
+        lines = (report / "predictions.conll").read_text().split("\n")
+        return [line.rsplit(" ", 1)[0] for line in lines]
+
+    # The same sentences, tokens and gold tags line by line (blank lines between sentences);
+    # only the predictions may differ, made with the neighbouring sentences in view.
+    assert tokens_and_gold(tmp_path / "joined") == tokens_and_gold(tmp_path / "plain")
+
+
 @pytest.mark.slow
 def test_ner_report_command_line(tiny_archive, tmp_path):
     archive_path, dev = tiny_archive
