@@ -408,7 +408,7 @@ def test_document_context_joins_sentences_within_documents(tmp_path, limit, leng
 
 def test_document_context_without_docstart_joins_the_whole_file(tmp_path):
     path = write(tmp_path, "Anna I-PER\n\nsings O\n\nin O\nParis I-LOC\n")
-    joined = read(path, document_context_tokens=10, feature_labels=[])
+    joined = read(path, document_context_tokens=10)
     assert [instance["metadata"]["sentence_lengths"] for instance in joined] == [[1, 1, 2]]
     assert "sentence_lengths" not in read(path)[0]["metadata"].metadata
 

@@ -170,11 +170,12 @@ class ConllNerDatasetReader(NerDatasetReader):
         with paused_garbage_collection():
             sentences, descriptions, documents = self._parse(text, path)
             encoded = self._encode_labels(path, sentences, descriptions)
+            lengths = None
             if self.document_context_tokens:
-                sentences, encoded = join_sentences(
+                sentences, encoded, lengths = join_sentences(
                     sentences, encoded, documents, self.document_context_tokens
                 )
-        yield from self._instances(sentences, encoded)
+        yield from self._instances(sentences, encoded, lengths)
 
     def _split(self, content: str, kind: str) -> List[str]:
         if kind == "tab":

@@ -42,23 +42,6 @@ class TaggedSentence(NamedTuple):
     columns: Dict[LabelKey, List[str]]
 
 
-class JoinedSentences(TaggedSentence):
-    """Consecutive sentences read as one sequence; `lengths` are theirs, in order."""
-
-    lengths: List[int]
-
-    def __new__(cls, parts: Sequence[TaggedSentence]):
-        joined = super().__new__(
-            cls,
-            [word for part in parts for word in part.words],
-            [line for part in parts for line in part.lines],
-            {label: [value for part in parts for value in part.columns[label]]
-             for label in parts[0].columns},
-        )
-        joined.lengths = [len(part.words) for part in parts]
-        return joined
-
-
 def join_sentences(
     sentences: Sequence[TaggedSentence],
     encoded: Sequence[Dict[LabelKey, List[str]]],
@@ -67,9 +50,9 @@ def join_sentences(
 ):
     """
     Consecutive sentences of the same document joined, in order, into groups of at most
-    `max_tokens` tokens (a longer sentence is a group alone): the joined sentences and their
-    joined (already encoded) labels. Each sentence's tags were encoded on their own, so the
-    concatenation is a valid sequence in the same scheme.
+    `max_tokens` tokens (a longer sentence is a group alone): the joined sentences, their joined
+    (already encoded) labels and the lengths of the sentences in each. Each sentence's tags were
+    encoded on their own, so the concatenation is a valid sequence in the same scheme.
     """
     groups: List[List[int]] = []
     size = 0
@@ -81,12 +64,20 @@ def join_sentences(
         else:
             groups.append([index])
             size = length
-    joined = [JoinedSentences([sentences[index] for index in group]) for group in groups]
-    labels = [
-        {label: [value for index in group for value in encoded[index][label]] for label in encoded[group[0]]}
+    def joined(parts: Sequence[Dict[Any, List[str]]]) -> Dict[Any, List[str]]:
+        return {key: [value for part in parts for value in part[key]] for key in parts[0]}
+
+    joined_sentences = [
+        TaggedSentence(
+            [word for index in group for word in sentences[index].words],
+            [line for index in group for line in sentences[index].lines],
+            joined([sentences[index].columns for index in group]),
+        )
         for group in groups
     ]
-    return joined, labels
+    labels = [joined([encoded[index] for index in group]) for group in groups]
+    lengths = [[len(sentences[index].words) for index in group] for group in groups]
+    return joined_sentences, labels, lengths
 
 
 class NerDatasetReader(DatasetReader):
@@ -210,15 +201,19 @@ class NerDatasetReader(DatasetReader):
         self,
         sentences: Sequence[TaggedSentence],
         encoded: Sequence[Dict[LabelKey, List[str]]],
+        sentence_lengths: Optional[Sequence[List[int]]] = None,
     ) -> Iterator[Instance]:
-        """The instances of this worker's (and this node's) share of the sentences."""
+        """
+        The instances of this worker's (and this node's) share of the sentences; for sequences
+        of joined sentences, `sentence_lengths` go into each instance's metadata.
+        """
         for index in self.shard_iterable(range(len(sentences))):
             labels = encoded[index]
             features = {f"{label}_tags": labels[label] for label in self.feature_labels}
             tags = None if self.tag_label is None else labels[self.tag_label]
             instance = self.text_to_instance(sentences[index].words, tags, **features)
-            if isinstance(sentences[index], JoinedSentences):
-                instance["metadata"].metadata["sentence_lengths"] = sentences[index].lengths
+            if sentence_lengths is not None:
+                instance["metadata"].metadata["sentence_lengths"] = sentence_lengths[index]
             yield instance
 
     # ----------------------------------------------------------------------------------------
