@@ -13,6 +13,7 @@ from ner_elmo.models.label_encoding import check_label_encoding
 from ner_elmo.modules.conditional_random_field.batched_viterbi_crf import (
     BatchedViterbiConditionalRandomField,
 )
+from ner_elmo.modules.sequence_dropout import SequenceDropout
 from ner_elmo.modules.viterbi import paths_to_lists
 
 
@@ -38,6 +39,14 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         one tensor; `"stock"` keeps allennlp's per-sentence decoder and crf_tagger's forward.
     conlleval : `bool`, optional (default = `True`)
         Also report `conlleval-*` metrics (overall and per entity type).
+    dropout : `float`, optional (default = `None`)
+        As for `crf_tagger`: dropout of the embedded tokens and of the encoder's output.
+    dropout_kind : `str`, optional (default = `"standard"`)
+        `"standard"`: a mask per element, as `crf_tagger`; `"locked"`: one mask per sentence and
+        feature, the same at every token (variational dropout; `SequenceDropout`).
+    word_dropout : `float`, optional (default = `0.0`)
+        The probability of zeroing a token's whole embedding in training (flair's word dropout).
+        Needs `viterbi: "batched"` (crf_tagger's own forward has no place for it).
     """
 
     default_predictor = "ner"
@@ -50,13 +59,24 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         label_encoding: Optional[str] = "BIOUL",
         viterbi: str = "batched",
         conlleval: bool = True,
+        dropout: Optional[float] = None,
+        dropout_kind: str = "standard",
+        word_dropout: float = 0.0,
         **kwargs,
     ) -> None:
-        super().__init__(vocab, text_field_embedder, encoder, label_encoding=label_encoding, **kwargs)
+        super().__init__(
+            vocab, text_field_embedder, encoder, label_encoding=label_encoding, dropout=dropout, **kwargs
+        )
         check_label_encoding(vocab, self.label_namespace, label_encoding)
         if viterbi not in ("batched", "stock"):
             raise ValueError(f'viterbi must be "batched" or "stock", got {viterbi!r}')
+        if word_dropout and viterbi == "stock":
+            raise ValueError('word_dropout needs viterbi="batched": crf_tagger\'s forward has no word dropout')
         self.viterbi = viterbi
+        # Same draws as crf_tagger's torch.nn.Dropout for the "standard" kind.
+        self.dropout = SequenceDropout(dropout, dropout_kind) if dropout else None
+        embedded_dropout = SequenceDropout(dropout or 0.0, dropout_kind, word_dropout)  # checks the keys
+        self._embedded_dropout = embedded_dropout if dropout or word_dropout else None
         if viterbi == "batched":
             if type(self.crf) is not ConditionalRandomField:
                 raise ValueError(
@@ -102,8 +122,8 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
             ignore_loss_on_o_tags = self.ignore_loss_on_o_tags
         embedded = self.text_field_embedder(tokens)
         mask = util.get_text_field_mask(tokens)
-        if self.dropout:
-            embedded = self.dropout(embedded)
+        if self._embedded_dropout is not None:
+            embedded = self._embedded_dropout(embedded)
         encoded = self.encoder(embedded, mask)
         if self.dropout:
             encoded = self.dropout(encoded)
