@@ -18,6 +18,15 @@ FIXTURES = REPO_ROOT / "fixtures"
 SHARED = REPO_ROOT.parent / "shared"
 
 
+@pytest.fixture
+def fixture_env(monkeypatch):
+    """The training configs' variables pointed at the bundled fixtures (what `make demo` sets)."""
+    from config_env import FIXTURE_ENV
+
+    for name, value in FIXTURE_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES

@@ -6,15 +6,9 @@ from allennlp.common import Params
 from allennlp.data import DatasetReader, Vocabulary
 from allennlp.models import Model
 
-from config_env import CONFIGS, FIXTURE_ENV
+from config_env import CONFIGS
 
 CONFIG_FILES = sorted(path.name for path in CONFIGS.glob("*.jsonnet"))
-
-
-@pytest.fixture
-def fixture_env(monkeypatch):
-    for name, value in FIXTURE_ENV.items():
-        monkeypatch.setenv(name, value)
 
 
 def test_the_documented_configs_exist():

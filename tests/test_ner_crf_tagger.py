@@ -7,19 +7,15 @@ import torch
 from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch
 
-from config_env import CONFIGS, FIXTURE_ENV, FIXTURES
+from config_env import CONFIGS, FIXTURES
 
 # ModelTestCase compares the first batches of two data loaders: the bucket sampler must not shuffle.
 SMALL_RUN = json.dumps({"trainer.num_epochs": 2, "data_loader.batch_sampler.batch_size": 4,
                         "data_loader.batch_sampler.shuffle": False, "trainer.callbacks": []})
 
 
+@pytest.mark.usefixtures("fixture_env")
 class TestNerCrfTaggerWithElmo(ModelTestCase):
-    @pytest.fixture(autouse=True)
-    def _fixture_env(self, monkeypatch):
-        for name, value in FIXTURE_ENV.items():
-            monkeypatch.setenv(name, value)
-
     def setup_method(self):
         super().setup_method()
 
@@ -79,15 +75,13 @@ class TestNerCrfTaggerWithElmo(ModelTestCase):
         assert any(name.startswith("_conlleval-f1-") and name != "_conlleval-f1-overall" for name in hidden)
 
 
-def test_batched_forward_equals_crf_taggers_forward_loss_tags_and_metrics(monkeypatch):
+def test_batched_forward_equals_crf_taggers_forward_loss_tags_and_metrics(fixture_env):
     # ner_crf_tagger's own forward (batched Viterbi, the paths as one tensor) against crf_tagger's
     # forward with the stock decoder, same weights, same batch: the same outputs and metrics.
     from allennlp.common import Params
     from allennlp.data import DatasetReader, Vocabulary
     from allennlp.models import Model
 
-    for name, value in FIXTURE_ENV.items():
-        monkeypatch.setenv(name, value)
     params = Params.from_file(str(CONFIGS / "conll2003_glove_char.jsonnet"))
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
     instances = list(reader.read(FIXTURES / "conll" / "train.iob1.txt"))

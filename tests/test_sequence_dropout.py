@@ -9,7 +9,7 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 
-from config_env import CONFIGS, FIXTURE_ENV, FIXTURES
+from config_env import CONFIGS, FIXTURES
 from ner_elmo.modules.sequence_dropout import SequenceDropout
 
 
@@ -61,9 +61,7 @@ def test_bad_settings_are_named(args, message):
     assert str(error.value) == message
 
 
-def _model_params(monkeypatch, **overrides):
-    for name, value in FIXTURE_ENV.items():
-        monkeypatch.setenv(name, value)
+def _model_params(**overrides):
     params = Params.from_file(str(CONFIGS / "conll2003_glove_char.jsonnet"))
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
     instances = list(reader.read(FIXTURES / "conll" / "train.iob1.txt"))
@@ -71,8 +69,8 @@ def _model_params(monkeypatch, **overrides):
     return vocab, instances, {**params.pop("model").as_dict(), **overrides}
 
 
-def test_the_tagger_feeds_its_encoder_whole_words_or_zeros(monkeypatch):
-    vocab, instances, model_params = _model_params(monkeypatch, dropout=None, word_dropout=0.3)
+def test_the_tagger_feeds_its_encoder_whole_words_or_zeros(fixture_env):
+    vocab, instances, model_params = _model_params(dropout=None, word_dropout=0.3)
     torch.manual_seed(0)
     model = Model.from_params(vocab=vocab, params=Params(model_params))
     seen = []
@@ -94,24 +92,20 @@ def test_the_tagger_feeds_its_encoder_whole_words_or_zeros(monkeypatch):
     torch.testing.assert_close(seen[0], embedded)
 
 
-def test_word_dropout_with_the_stock_forward_is_refused(monkeypatch):
-    vocab, _, model_params = _model_params(monkeypatch, viterbi="stock", word_dropout=0.05)
+def test_word_dropout_with_the_stock_forward_is_refused(fixture_env):
+    vocab, _, model_params = _model_params(viterbi="stock", word_dropout=0.05)
     with pytest.raises(ValueError, match='word_dropout needs viterbi="batched"'):
         Model.from_params(vocab=vocab, params=Params(copy.deepcopy(model_params)))
 
 
-def test_a_bad_dropout_kind_is_refused_when_the_model_is_built(monkeypatch):
-    vocab, _, model_params = _model_params(monkeypatch, dropout_kind="gaussian")
+def test_a_bad_dropout_kind_is_refused_when_the_model_is_built(fixture_env):
+    vocab, _, model_params = _model_params(dropout_kind="gaussian")
     with pytest.raises(ValueError, match="dropout kind must be one of 'standard', 'locked', got 'gaussian'"):
         Model.from_params(vocab=vocab, params=Params(model_params))
 
 
+@pytest.mark.usefixtures("fixture_env")
 class TestLockedAndWordDropoutTagger(ModelTestCase):
-    @pytest.fixture(autouse=True)
-    def _fixture_env(self, monkeypatch):
-        for name, value in FIXTURE_ENV.items():
-            monkeypatch.setenv(name, value)
-
     def test_train_save_load_gives_identical_predictions(self):
         self.set_up_model(CONFIGS / "conll2003_glove_char.jsonnet", FIXTURES / "conll" / "train.iob1.txt", seed=3)
         overrides = json.dumps({
