@@ -106,3 +106,79 @@ def test_batched_forward_equals_crf_taggers_forward_loss_tags_and_metrics(fixtur
     assert torch.equal(our_output["loss"], stock_output["loss"])
     assert our_output["words"] == stock_output["words"]
     assert ours.get_metrics(reset=True) == stock.get_metrics(reset=True)
+
+
+def _joined_sentences_model():
+    """The config's tagger on the fixture read with document context, and its joined instances."""
+    from allennlp.common import Params
+    from allennlp.data import DatasetReader, Vocabulary
+    from allennlp.models import Model
+
+    params = Params.from_file(
+        str(CONFIGS / "conll2003_glove_char.jsonnet"),
+        params_overrides=json.dumps({"dataset_reader.document_context_tokens": 60}),
+    )
+    reader = DatasetReader.from_params(params.pop("dataset_reader"))
+    instances = list(reader.read(FIXTURES / "conll" / "train.iob1.txt"))
+    assert any(len(instance["metadata"]["sentence_lengths"]) > 1 for instance in instances)
+    vocab = Vocabulary.from_instances(instances)
+    torch.manual_seed(0)
+    return Model.from_params(vocab=vocab, params=params.pop("model")), instances
+
+
+def test_joined_sentences_are_decoded_as_separate_sentences(fixture_env):
+    # A tagger that scores I-X far above every other tag everywhere: its best valid path over a
+    # joined row would be one entity across all its sentences. Each sentence must instead be
+    # tagged as it could stand alone: an entity that starts and ends within it.
+    model, instances = _joined_sentences_model()
+    labels = model.vocab.get_token_to_index_vocabulary("labels")
+    kind = next(k for k in ("PER", "ORG", "LOC", "MISC") if all(f"{p}-{k}" in labels for p in "BILU"))
+    bias = model.tag_projection_layer._module.bias
+    with torch.no_grad():
+        bias.fill_(-5.0)
+        bias[labels[f"I-{kind}"]] = 5.0
+    model.eval()
+    checked = 0
+    for instance, output in zip(instances, model.forward_on_instances(instances)):
+        start = 0
+        for length in instance["metadata"]["sentence_lengths"]:
+            tags = output["tags"][start:start + length]
+            start += length
+            assert tags[0][:2] not in ("I-", "L-") and tags[-1][:2] not in ("B-", "I-"), tags
+            if length >= 3:  # the best path that stays within the sentence
+                assert tags == [f"B-{kind}"] + [f"I-{kind}"] * (length - 2) + [f"L-{kind}"]
+                checked += 1
+    assert checked > len(instances)
+
+
+def test_boundary_scores_forbid_what_cannot_end_or_start_a_sentence(fixture_env):
+    model, _ = _joined_sentences_model()
+    labels = model.vocab.get_index_to_token_vocabulary("labels")
+    logits = torch.zeros(2, 6, len(labels))
+    assert model.crf.sentence_boundary_scores(logits, [None, [6]]) is None  # nothing joined
+    scores = model.crf.sentence_boundary_scores(logits, [[2, 3, 1], None])
+    forbidden = {(row, position, labels[tag]) for row, position, tag in (scores == -10000.0).nonzero().tolist()}
+    assert torch.all((scores == 0) | (scores == -10000.0))
+    may_not_end = {tag for tag in labels.values() if tag[:2] in ("B-", "I-")}
+    may_not_start = {tag for tag in labels.values() if tag[:2] in ("I-", "L-")}
+    # Sentences end at positions 1 and 4 and start at 2 and 5 of row 0; row 1 is one sentence.
+    assert forbidden == {(0, 1, t) for t in may_not_end} | {(0, 4, t) for t in may_not_end} | {
+        (0, 2, t) for t in may_not_start} | {(0, 5, t) for t in may_not_start}
+    # Training counts only the paths the file's sentences can hold: the gold path, which always
+    # can, gets more of the probability.
+    tags = torch.full((2, 6), model.vocab.get_token_index("O", "labels"))
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    torch.manual_seed(1)
+    logits = torch.randn(2, 6, len(labels))
+    assert model.crf(logits + scores, tags, mask) > model.crf(logits, tags, mask)
+
+
+def test_joined_sentences_with_the_stock_decoder_are_refused(fixture_env):
+    from allennlp.data import Batch
+
+    model, instances = _joined_sentences_model()
+    model.viterbi = "stock"
+    batch = Batch([next(i for i in instances if len(i["metadata"]["sentence_lengths"]) > 1)])
+    batch.index_instances(model.vocab)
+    with pytest.raises(ValueError, match='need viterbi="batched"'):
+        model(**batch.as_tensor_dict())

@@ -100,6 +100,11 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
     ) -> Dict[str, torch.Tensor]:
         if self.viterbi == "batched" and self.top_k == 1:
             return self._forward_batched(tokens, tags, metadata, ignore_loss_on_o_tags)
+        if any(len(lengths) > 1 for lengths in _sentence_lengths(metadata)):
+            raise ValueError(
+                'instances that join sentences (the reader\'s document_context_tokens) need viterbi="batched" '
+                "and top_k 1: only that decoder keeps entities within their sentences"
+            )
         output = super().forward(tokens, tags, metadata, ignore_loss_on_o_tags, **kwargs)
         if tags is not None and self._conlleval is not None:
             predicted = torch.zeros_like(tags)
@@ -130,7 +135,10 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         if self._feedforward is not None:
             encoded = self._feedforward(encoded)
         logits = self.tag_projection_layer(encoded)
-        paths, scores = self.crf.viterbi_paths(logits, mask)
+        # Joined sentences (document context) are decoded and trained as separate sentences.
+        boundaries = self.crf.sentence_boundary_scores(logits, _sentence_lengths(metadata))
+        scored = logits if boundaries is None else logits + boundaries
+        paths, scores = self.crf.viterbi_paths(scored, mask)
         output: Dict[str, Any] = {
             "logits": logits,
             "mask": mask,
@@ -140,7 +148,7 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
             crf_mask = mask
             if ignore_loss_on_o_tags:
                 crf_mask = mask & (tags != self.vocab.get_token_index("O", namespace=self.label_namespace))
-            output["loss"] = -self.crf(logits, tags, crf_mask)
+            output["loss"] = -self.crf(scored, tags, crf_mask)
             # The decoded tags as one-hot "class probabilities", zero at padding, as stock feeds them.
             one_hot = torch.zeros_like(logits).scatter_(2, paths.unsqueeze(2), 1.0) * mask.unsqueeze(2)
             for metric in self.metrics.values():
@@ -154,3 +162,8 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         if metadata is not None:
             output["words"] = [x["words"] for x in metadata]
         return output
+
+
+def _sentence_lengths(metadata: Optional[List[Dict[str, Any]]]) -> List[List[int]]:
+    """Each instance's sentence lengths when its reader joined sentences (else an empty list)."""
+    return [list(item.get("sentence_lengths") or []) for item in metadata or []]

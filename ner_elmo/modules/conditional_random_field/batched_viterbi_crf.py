@@ -1,4 +1,5 @@
-from typing import List, Optional, Tuple
+import itertools
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.modules.conditional_random_field import ConditionalRandomField
@@ -31,6 +32,35 @@ class BatchedViterbiConditionalRandomField(ConditionalRandomField):
         start = torch.where(allowed[num_tags, :num_tags], start, forbidden)
         end = torch.where(allowed[:num_tags, num_tags + 1], end, forbidden)
         return transitions, start, end
+
+    def sentence_boundary_scores(
+        self, logits: torch.Tensor, sentence_lengths: Sequence[Optional[Sequence[int]]]
+    ) -> Optional[torch.Tensor]:
+        """
+        Scores to add to `logits` (`(batch, time, tags)`) when a row joins several sentences
+        (document context): every sentence must end with a tag the constraints let a sequence
+        end with, and start with one they let it start with, as if it stood alone. Without them
+        the CRF can tag an entity across a sentence boundary, which the file's sentences cannot
+        hold. `sentence_lengths[i]` lists row i's sentence lengths (`None` or one: nothing to add).
+        Returns `None` when no row joins sentences.
+        """
+        rows, ends = [], []
+        for row, lengths in enumerate(sentence_lengths):
+            for end in itertools.accumulate(list(lengths or [])[:-1]):
+                rows.append(row)
+                ends.append(end)
+        if not rows:
+            return None
+        num_tags = self.num_tags
+        allowed = self._constraint_mask.detach().bool()
+        forbidden = torch.tensor(_FORBIDDEN, dtype=logits.dtype, device=logits.device)
+        zero = torch.zeros((), dtype=logits.dtype, device=logits.device)
+        scores = torch.zeros_like(logits)
+        rows_t = torch.tensor(rows, device=logits.device)
+        ends_t = torch.tensor(ends, device=logits.device)
+        scores[rows_t, ends_t - 1] = torch.where(allowed[:num_tags, num_tags + 1], zero, forbidden)
+        scores[rows_t, ends_t] = torch.where(allowed[num_tags, :num_tags], zero, forbidden)
+        return scores
 
     def viterbi_paths(self, logits: torch.Tensor, mask: torch.BoolTensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """The best paths as one `(batch, time)` tensor on the logits' device (0 at padding), and
