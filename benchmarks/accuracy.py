@@ -131,6 +131,12 @@ def run(args) -> Dict[str, Any]:
         "run": str(serialization_dir),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
     }
+    if spans and abs(row["test_f1"] - row["test_span_f1"]) > 0.01:
+        # The file's sentences, scored by conlleval, and the model's spans over its instances
+        # count the same entities unless a predicted entity crosses a sentence boundary.
+        print(f"warning: conlleval test F1 {row['test_f1']:.2f} differs from the model's span F1 "
+              f"{row['test_span_f1']:.2f}: predicted entities cross the file's sentence boundaries "
+              "or the tags are not valid BIOUL", file=sys.stderr)
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
     with results.open("a", encoding="utf-8") as file:
