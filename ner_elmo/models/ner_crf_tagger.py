@@ -13,7 +13,7 @@ from ner_elmo.models.label_encoding import check_label_encoding
 from ner_elmo.modules.conditional_random_field.batched_viterbi_crf import (
     BatchedViterbiConditionalRandomField,
 )
-from ner_elmo.modules.sequence_dropout import SequenceDropout
+from ner_elmo.modules.word_dropout import WordDropout, sequence_dropout
 from ner_elmo.modules.viterbi import paths_to_lists
 
 
@@ -43,7 +43,7 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         As for `crf_tagger`: dropout of the embedded tokens and of the encoder's output.
     dropout_kind : `str`, optional (default = `"standard"`)
         `"standard"`: a mask per element, as `crf_tagger`; `"locked"`: one mask per sentence and
-        feature, the same at every token (variational dropout; `SequenceDropout`).
+        feature, the same at every token (allennlp's `InputVariationalDropout`).
     word_dropout : `float`, optional (default = `0.0`)
         The probability of zeroing a token's whole embedding in training (flair's word dropout).
         Needs `viterbi: "batched"` (crf_tagger's own forward has no place for it).
@@ -73,10 +73,10 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
         if word_dropout and viterbi == "stock":
             raise ValueError('word_dropout needs viterbi="batched": crf_tagger\'s forward has no word dropout')
         self.viterbi = viterbi
-        # Same draws as crf_tagger's torch.nn.Dropout for the "standard" kind.
-        self.dropout = SequenceDropout(dropout, dropout_kind) if dropout else None
-        embedded_dropout = SequenceDropout(dropout or 0.0, dropout_kind, word_dropout)  # checks the keys
-        self._embedded_dropout = embedded_dropout if dropout or word_dropout else None
+        dropout_module = sequence_dropout(dropout or 0.0, dropout_kind)  # checks the keys
+        # The "standard" kind is crf_tagger's own torch.nn.Dropout (the same draws).
+        self.dropout = dropout_module if dropout else None
+        self._word_dropout = WordDropout(word_dropout) if word_dropout else None
         if viterbi == "batched":
             if type(self.crf) is not ConditionalRandomField:
                 raise ValueError(
@@ -127,8 +127,10 @@ class NerCrfTagger(ConllevalMetricsMixin, CrfTagger):
             ignore_loss_on_o_tags = self.ignore_loss_on_o_tags
         embedded = self.text_field_embedder(tokens)
         mask = util.get_text_field_mask(tokens)
-        if self._embedded_dropout is not None:
-            embedded = self._embedded_dropout(embedded)
+        if self.dropout:
+            embedded = self.dropout(embedded)
+        if self._word_dropout is not None:
+            embedded = self._word_dropout(embedded)
         encoded = self.encoder(embedded, mask)
         if self.dropout:
             encoded = self.dropout(encoded)

@@ -10,12 +10,12 @@ from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 
 from config_env import CONFIGS, FIXTURES
-from ner_elmo.modules.sequence_dropout import SequenceDropout
+from ner_elmo.modules.word_dropout import WordDropout, sequence_dropout
 
 
 def test_locked_dropout_drops_a_feature_for_the_whole_sentence():
     torch.manual_seed(0)
-    dropout = SequenceDropout(0.5, "locked").train()
+    dropout = sequence_dropout(0.5, "locked").train()
     out = dropout(torch.ones(4, 9, 16))
     assert set(out.unique().tolist()) == {0.0, 2.0}  # kept features scaled by 1 / (1 - p)
     assert torch.equal(out, out[:, :1, :].expand_as(out))  # the same mask at every time step
@@ -25,7 +25,7 @@ def test_locked_dropout_drops_a_feature_for_the_whole_sentence():
 def test_standard_dropout_draws_per_element_as_torch_does():
     inputs = torch.randn(3, 7, 5)
     torch.manual_seed(1)
-    ours = SequenceDropout(0.5).train()(inputs)
+    ours = sequence_dropout(0.5).train()(inputs)
     torch.manual_seed(1)
     assert torch.equal(ours, torch.nn.Dropout(0.5).train()(inputs))
     assert not torch.equal(ours, ours[:, :1, :].expand_as(ours))
@@ -34,7 +34,7 @@ def test_standard_dropout_draws_per_element_as_torch_does():
 def test_word_dropout_zeroes_whole_tokens_and_keeps_the_rest():
     torch.manual_seed(2)
     inputs = torch.rand(6, 10, 8) + 1.0  # no zeros of its own
-    out = SequenceDropout(0.0, word_p=0.5).train()(inputs)
+    out = WordDropout(0.5).train()(inputs)
     dropped = (out == 0).all(dim=2)
     kept = (out == inputs).all(dim=2)
     assert torch.equal(dropped | kept, torch.ones_like(dropped))
@@ -43,21 +43,21 @@ def test_word_dropout_zeroes_whole_tokens_and_keeps_the_rest():
 
 def test_nothing_is_dropped_in_evaluation():
     inputs = torch.randn(2, 5, 4)
-    for dropout in (SequenceDropout(0.5), SequenceDropout(0.5, "locked", 0.1)):
+    for dropout in (sequence_dropout(0.5), sequence_dropout(0.5, "locked"), WordDropout(0.1)):
         assert torch.equal(dropout.eval()(inputs), inputs)
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "build, message",
     [
-        ((0.5, "variational"), "dropout kind must be one of 'standard', 'locked', got 'variational'"),
-        ((1.0,), "dropout must be in [0, 1), got 1.0"),
-        ((0.5, "locked", -0.1), "word_dropout must be in [0, 1), got -0.1"),
+        (lambda: sequence_dropout(0.5, "variational"), "dropout kind must be one of 'standard', 'locked', got 'variational'"),
+        (lambda: sequence_dropout(1.0), "dropout must be in [0, 1), got 1.0"),
+        (lambda: WordDropout(-0.1), "word_dropout must be in [0, 1), got -0.1"),
     ],
 )
-def test_bad_settings_are_named(args, message):
+def test_bad_settings_are_named(build, message):
     with pytest.raises(ValueError) as error:
-        SequenceDropout(*args)
+        build()
     assert str(error.value) == message
 
 
