@@ -13,7 +13,7 @@ from allennlp.data.dataset_readers import Conll2003DatasetReader
 from allennlp.models import Model
 from allennlp.models.archival import archive_model
 
-from ner_elmo.commands.ner_predict import _ner_predict
+from ner_elmo.commands.ner_predict import NerPredict, _ner_predict
 from ner_elmo.predictors.ner_predictor import NerPredictor, UnreadableLine
 from tiny_tagger import build_tagger, make_predictor, tagger_params
 
@@ -103,7 +103,7 @@ def test_long_sentences_are_tagged_in_pieces_and_indices_stay_global(model):
 
 
 def test_the_model_sees_at_most_max_token_chars_of_a_token(model):
-    predictor = make_predictor(model, max_token_chars=4)
+    predictor = make_predictor(model, max_token_chars=4, max_run_chars=10_000)
     output = predictor.predict_json({"text": "Oslo-Bergen line " + "x" * 5000})
     assert output["tokens"] == ["Oslo-Bergen", "line", "x" * 5000]
     assert entity_tuples(output) == [("Oslo-Bergen", "LOC", 0, 11, 0, 1)]
@@ -147,6 +147,36 @@ def test_load_line_never_raises(predictor):
     assert bad["error"].startswith("not valid JSON: Expecting ',' delimiter: line 1 column 16")
     # A user object that merely has an "error" key is an input, not a parse failure.
     assert predictor.predict_json(predictor.load_line('{"error": "x"}'))["error"].startswith("expected exactly one")
+
+
+def test_json_nested_too_deep_is_an_error_line_not_a_crash(predictor):
+    # 10,000 levels overflow Python's recursion in json.loads; 65 pass it but not the limit.
+    for depth in (10_000, 65):
+        line = '{"text": "Oslo", "id": ' + "[" * depth + "]" * depth + "}"
+        value = predictor.load_line(line)
+        assert value == {"error": "JSON nested deeper than 64 levels (max_json_depth)"}
+        assert predictor.predict_json(value) == {"error": "JSON nested deeper than 64 levels (max_json_depth)"}
+    nested = '{"text": "Oslo", "id": ' + "[" * 62 + "]" * 62 + "}"  # 63 levels with the object
+    assert predictor.predict_json(predictor.load_line(nested))["tags"] == ["U-LOC"]
+
+
+def test_texts_over_max_text_chars_are_an_error_naming_the_limit(model):
+    predictor = make_predictor(model, max_text_chars=20)
+    assert predictor.predict_json({"text": "Oslo " * 5}) == {
+        "error": "'text' has 25 characters, more than the limit of 20 (max_text_chars)"
+    }
+    assert predictor.predict_json({"id": 1, "tokens": ["Oslo"] * 5}) == {
+        "id": 1, "error": "'tokens' has 24 characters, more than the limit of 20 (max_text_chars)"
+    }
+    assert predictor.predict_json({"text": "Oslo " * 4})["tags"] == ["U-LOC"] * 4
+
+
+def test_long_runs_are_cut_into_max_run_chars_pieces(model):
+    predictor = make_predictor(model, max_run_chars=4)
+    output = predictor.predict_json({"text": "Oslo)))))) Oslo"})  # pieces "Oslo", "))))", "))"
+    assert output["tokens"] == ["Oslo"] + [")"] * 6 + ["Oslo"]
+    assert output["token_offsets"][:3] == [[0, 4], [4, 5], [5, 6]]
+    assert entity_tuples(output) == [("Oslo", "LOC", 0, 4, 0, 1), ("Oslo", "LOC", 11, 15, 7, 8)]
 
 
 def test_a_batch_keeps_input_order_and_does_not_depend_on_the_batch_size(model):
@@ -261,18 +291,12 @@ INPUT_LINES = [
 def command_args(
     archive: Path, input_file: Path, output_file: Optional[Path], **options
 ) -> argparse.Namespace:
-    values = dict(
-        archive_file=str(archive),
-        input_file=str(input_file),
-        output_file=None if output_file is None else str(output_file),
-        batch_size=2,
-        cuda_device=-1,
-        silent=True,
-        weights_file=None,
-        overrides="",
-        predictor_args="",
+    parser = argparse.ArgumentParser()
+    NerPredict().add_subparser(parser.add_subparsers())
+    values = vars(parser.parse_args(["ner-predict", str(archive), str(input_file)]))
+    values.update(
+        output_file=None if output_file is None else str(output_file), batch_size=2, silent=True, **options
     )
-    values.update(options)
     return argparse.Namespace(**values)
 
 
@@ -297,6 +321,30 @@ def test_ner_predict_writes_one_line_per_input_line(tmp_path, archive):
     _ner_predict(command_args(archive, source, target, predictor_args='{"max_sentence_tokens": 3}'))
     check_command_output(target.read_text(encoding="utf-8").splitlines())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.jsonl", "out.jsonl"]
+
+
+#: Lines that must each cost only themselves: too deep, too big, not an object (item 3 of the
+#: hostile-input checks; the service and Spark get the same lines in their tests).
+HOSTILE_LINES = [
+    b'{"id": "deep", "text": "Oslo", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}\n",
+    b'{"id": "big", "text": "' + b"Oslo " * 8_000 + b'"}\n',
+    b'["not", "an", "object"]\n',
+    b'{"id": "ok", "text": "Maria Lindqvist flew to Oslo."}\n',
+]
+
+
+def test_ner_predict_hostile_lines_are_error_lines_and_good_lines_are_kept(tmp_path, archive):
+    source = tmp_path / "input.jsonl"
+    source.write_bytes(b"".join(HOSTILE_LINES))
+    target = tmp_path / "out.jsonl"
+    _ner_predict(command_args(archive, source, target, max_line_bytes=30_000))
+    outputs = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert outputs[:3] == [
+        {"error": "JSON nested deeper than 64 levels (max_json_depth)", "line": 1},
+        {"error": "the line has 40026 bytes, more than the limit of 30000 (--max-line-bytes)", "line": 2},
+        {"error": "expected a JSON object with a 'text'/'sentence'/'tokens' key, got array", "line": 3},
+    ]
+    assert [e["text"] for e in outputs[3]["entities"]] == ["Maria Lindqvist", "Oslo"]
 
 
 def test_ner_predict_leaves_no_partial_output_when_it_fails(tmp_path, archive, monkeypatch):

@@ -162,9 +162,16 @@ def test_tokens_input_offsets_index_the_space_joined_text(predictor, words):
 
 
 @settings(max_examples=MAX_EXAMPLES, deadline=None)
-@given(text=TEXTS, max_sentence_tokens=st.integers(1, 6), max_chunk_chars=st.integers(2, 40))
-def test_segmentation_covers_every_token_with_exact_offsets(text, max_sentence_tokens, max_chunk_chars):
-    segmenter = TextSegmenter(max_sentence_tokens=max_sentence_tokens, max_chunk_chars=max_chunk_chars)
+@given(
+    text=TEXTS,
+    max_sentence_tokens=st.integers(1, 6),
+    max_chunk_chars=st.integers(2, 40),
+    max_run_chars=st.integers(1, 12),
+)
+def test_segmentation_covers_every_token_with_exact_offsets(text, max_sentence_tokens, max_chunk_chars, max_run_chars):
+    segmenter = TextSegmenter(
+        max_sentence_tokens=max_sentence_tokens, max_chunk_chars=max_chunk_chars, max_run_chars=max_run_chars
+    )
     for pieces in (segmenter.sentences(text), segmenter.sentence_pieces(text)):
         covered = set()
         previous_end = 0

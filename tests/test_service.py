@@ -25,7 +25,7 @@ from allennlp.common import Params
 from allennlp.models.archival import load_archive
 from prometheus_client.parser import text_string_to_metric_families
 
-from ner_elmo.commands.ner_serve import _ner_serve
+from ner_elmo.commands.ner_serve import NerServe, _ner_serve
 from ner_elmo.service.app import ServiceConfig, create_app
 from ner_elmo.service.loading import activation_caches, load_serving_predictor
 from tiny_tagger import write_archive
@@ -213,9 +213,12 @@ def wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
         time.sleep(0.02)
 
 
-def post(url: str, path: str, body, timeout: float = 60) -> httpx.Response:
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def post(url: str, path: str, body, timeout: float = 60, headers: Optional[dict] = None) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
-    return httpx.post(url + path, content=content, timeout=timeout)
+    return httpx.post(url + path, content=content, timeout=timeout, headers={**JSON_HEADERS, **(headers or {})})
 
 
 def post_in_thread(url: str, path: str, body, results: dict, key) -> threading.Thread:
@@ -237,16 +240,16 @@ class GatedPredictor:
         self.calls: List[int] = []  # inputs per call, failed calls included
         self.batches: List[int] = []  # inputs per successful call
 
-    def predict_batch_json(self, inputs):
+    def predict_parsed(self, inputs):
         self.calls.append(len(inputs))
-        ids = [str(value.get("id")) for value in inputs if isinstance(value, dict)]
+        ids = [str(getattr(value, "extra", value).get("id")) for value in inputs]
         if "boom" in ids:
             raise RuntimeError("simulated model failure")
         if any(name.startswith("gated") for name in ids):
             self.entered.set()
             assert self.gate.wait(60)
         self.batches.append(len(inputs))
-        return self.predictor.predict_batch_json(inputs)
+        return self.predictor.predict_parsed(inputs)
 
     def __getattr__(self, name):
         return getattr(self.predictor, name)
@@ -362,11 +365,7 @@ def test_a_model_that_cannot_load_fails_health_and_stops_the_command(tmp_path):
         assert [type(error) for error in failures] == [FileNotFoundError]
 
     # The command exits with the error instead of lingering unready.
-    args = argparse.Namespace(
-        archive_file=str(tmp_path / "missing.tar.gz"), host="127.0.0.1", port=0, max_batch_size=32,
-        max_wait_ms=10.0, queue_size=None, max_body_bytes=2**20, threads=None, cuda_device=-1,
-        weights_file=None, overrides="", predictor_args="", access_log=False, log_level="warning",
-    )
+    args = ner_serve_args(str(tmp_path / "missing.tar.gz"), "--port", "0", "--log-level", "warning")
     with pytest.raises(FileNotFoundError, match="missing.tar.gz"):
         _ner_serve(args)
 
@@ -414,7 +413,9 @@ def test_bad_requests_get_400_413_and_422(lexicon_archive):
         assert answer("/predict", large) == (
             413, {"error": "the request body has 2012 bytes, more than the limit of 2000 (--max-body-bytes)"}
         )
-        chunked = httpx.post(url + "/predict", content=iter([b'{"text": "', b"Oslo " * 500, b'"}']))
+        chunked = httpx.post(
+            url + "/predict", content=iter([b'{"text": "', b"Oslo " * 500, b'"}']), headers=JSON_HEADERS
+        )
         assert (chunked.status_code, chunked.json()) == (
             413, {"error": "the request body has more than the limit of 2000 bytes (--max-body-bytes)"}
         )
@@ -560,6 +561,13 @@ def test_graceful_shutdown_answers_every_accepted_request(lexicon_archive):
         for index, response in results.items():
             assert response.status_code == 200 and response.json()["id"] == f"gated{index}"
     assert server.batcher.state == "stopped"
+
+
+def ner_serve_args(*argv: str) -> argparse.Namespace:
+    """`allennlp ner-serve ARGV`'s arguments, parsed by the command's own parser."""
+    parser = argparse.ArgumentParser()
+    NerServe().add_subparser(parser.add_subparsers())
+    return parser.parse_args(["ner-serve", *argv])
 
 
 def _refused(url: str) -> bool:

@@ -148,13 +148,38 @@ def test_documents_over_spacys_max_length_are_processed_in_chunks(monkeypatch):
         list(TextSegmenter(max_chunk_chars=2_000).sentences(text))
 
 
-def test_a_very_long_word_stays_one_token_up_to_the_chunk_size():
-    word = "a" * 99_000
-    text = f"x {word} y"  # within one 100,000-character chunk
-    assert [t.text for t in TextSegmenter().tokens(text)] == ["x", word, "y"]
-    assert [len(t.text) for t in TextSegmenter(max_chunk_chars=30_000).tokens("b" * 70_000)] == [
+def test_a_run_without_whitespace_is_cut_every_max_run_chars():
+    word = "a" * 120
+    text = f"x {word} y"
+    assert [t.text for t in TextSegmenter().tokens(text)] == ["x", "a" * 50, "a" * 50, "a" * 20, "y"]
+    assert [t.text for t in TextSegmenter(max_run_chars=200).tokens(text)] == ["x", word, "y"]
+    # Chunk cuts still apply to runs allowed through whole.
+    assert [len(t.text) for t in TextSegmenter(max_chunk_chars=30_000, max_run_chars=10**6).tokens("b" * 70_000)] == [
         30_000, 30_000, 10_000
     ]
+
+
+def test_long_punctuation_runs_never_reach_spacy_whole(monkeypatch):
+    # spaCy's tokenizer is quadratic in a run's length (20,000 ")" take 33 s): it must only
+    # ever see runs of at most max_run_chars characters.
+    nlp = blank_english()
+    seen: List[str] = []
+    make_doc = nlp.make_doc
+    monkeypatch.setattr(nlp, "make_doc", lambda text: seen.append(text) or make_doc(text))
+    text = "Smith (" + ")" * 20_000 + " said.\n\nNext paragraph."
+    sentences = list(TextSegmenter().sentences(text))
+    tokens = [token for sentence in sentences for token in sentence]
+    assert [t.text for t in tokens] == ["Smith", "("] + [")"] * 20_000 + ["said", ".", "Next", "paragraph", "."]
+    assert_offsets_exact(text, sentences)
+    assert seen and max(len(run) for piece in seen for run in piece.split()) <= 50
+
+
+def test_text_without_long_runs_is_tokenized_and_split_as_spacy_does():
+    text = "Angela Merkel met Emmanuel Macron in Berlin. They spoke (briefly) about U.S. trade!\n" * 3
+    cut = TextSegmenter()
+    whole = TextSegmenter(max_run_chars=10**6)
+    assert list(cut.sentences(text)) == list(whole.sentences(text))
+    assert len(list(cut.sentences(text))) == 6
 
 
 def test_bad_parameters_are_rejected():
@@ -162,6 +187,8 @@ def test_bad_parameters_are_rejected():
         TextSegmenter(max_sentence_tokens=0)
     with pytest.raises(ValueError, match="max_chunk_chars must be in"):
         TextSegmenter(max_chunk_chars=2_000_000)
+    with pytest.raises(ValueError, match="max_run_chars must be at least 1"):
+        TextSegmenter(max_run_chars=0)
 
 
 def test_the_spacy_pipeline_is_built_once():

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from allennlp.commands.subcommand import Subcommand
 
+from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archive_safely
 from ner_elmo.predictors.ner_predictor import UnreadableLine
 from ner_elmo.reporting.entity_html import (
     PredictionLine,
@@ -57,6 +58,7 @@ class NerHtml(Subcommand):
         subparser.add_argument("--cuda-device", type=int, default=-1, help="GPU id, -1 for CPU")
         subparser.add_argument("--batch-size", type=int, default=32, help="texts per batch")
         subparser.add_argument("--title", type=str, default=None, help="the page's title")
+        add_trust_archive_argument(subparser)
         subparser.set_defaults(func=ner_html_from_args)
         return subparser
 
@@ -70,6 +72,7 @@ def ner_html_from_args(args: argparse.Namespace) -> Path:
         cuda_device=args.cuda_device,
         batch_size=args.batch_size,
         title=args.title,
+        trust_archive=args.trust_archive,
     )
 
 
@@ -81,6 +84,7 @@ def write_entity_page(
     cuda_device: int = -1,
     batch_size: int = 32,
     title: Optional[str] = None,
+    trust_archive: bool = False,
 ) -> Path:
     """Renders `input_file` to `output_file`, predicting it with `archive_file` first if given."""
     input_file = Path(input_file)
@@ -88,7 +92,12 @@ def write_entity_page(
         lines = read_prediction_lines(input_file)
     else:
         lines = predict_lines(
-            archive_file, input_file, predictor_name, cuda_device=cuda_device, batch_size=batch_size
+            archive_file,
+            input_file,
+            predictor_name,
+            cuda_device=cuda_device,
+            batch_size=batch_size,
+            trust_archive=trust_archive,
         )
     page = render_entity_page(lines, source=str(input_file), title=title)
     output_file = Path(output_file)
@@ -130,6 +139,7 @@ def predict_lines(
     predictor_name: Optional[str] = None,
     cuda_device: int = -1,
     batch_size: int = 32,
+    trust_archive: bool = False,
 ) -> List[PredictionLine]:
     """
     The predictor's output for each input line, in input order. A batch that fails is retried
@@ -137,9 +147,8 @@ def predict_lines(
     """
     from allennlp.predictors import Predictor
 
-    predictor = Predictor.from_path(
-        str(archive_file), predictor_name=predictor_name, cuda_device=cuda_device
-    )
+    archive = load_archive_safely(str(archive_file), cuda_device=cuda_device, trust_archive=trust_archive)
+    predictor = Predictor.from_archive(archive, predictor_name)
     inputs = read_predictor_inputs(input_file)
     readable = [item for item in inputs if not isinstance(item.record, UnreadableLine)]
     predicted: Dict[int, Dict[str, Any]] = {}

@@ -4,13 +4,18 @@ input line (blank and broken lines included) and an output file that only appear
 
     allennlp ner-predict ARCHIVE INPUT.jsonl [--output-file F] [--batch-size N]
         [--cuda-device D] [--silent] [--weights-file W] [-o OVERRIDES] [--predictor-args JSON]
+        [--max-line-bytes B] [--trust-archive]
 
 Line N of the output answers line N of the input: a prediction object (see
 `ner_elmo.predictors.ner_predictor.NerPredictor`), or `{"error": "<why>", "line": N}` for a line
 that cannot be tagged. A blank line is such a line (`"error": "blank line"`), so that line counts
 always match (`allennlp predict` drops blank lines instead). Lines are split on "\\n" only, as
-`wc -l` counts them, and each is decoded on its own: a line that is not UTF-8 is an error line,
-not a crash.
+`wc -l` counts them, and each is decoded on its own: a line that is not UTF-8, longer than
+`--max-line-bytes` (read in bounded pieces, never whole), nested deeper than the predictor's
+`max_json_depth`, or not an object is an error line, not a crash.
+
+The archive is loaded as the service loads it (`ner_elmo.service.loading`): checked by
+`ner_elmo.common.safe_archive` (`--trust-archive` to accept dotted types), activation cache off.
 
 The input is read as a stream (`-` reads standard input; `.gz`/`.bz2`/`.lzma` inputs are
 decompressed), `N` lines at a time, and the model sees at most `N` sentences per forward pass.
@@ -21,16 +26,20 @@ Without `--silent`, every output line is also printed to standard output.
 import argparse
 import json
 import sys
-from typing import IO, Iterator, List, Optional, Tuple
+from typing import IO, Iterator, List, Optional, Tuple, Union
 
-from allennlp.commands.predict import _get_predictor, _PredictManager
+from allennlp.commands.predict import _PredictManager
 from allennlp.commands.subcommand import Subcommand
-from allennlp.common.checks import ConfigurationError
+from allennlp.common.checks import ConfigurationError, check_for_gpu
 from allennlp.common.file_utils import open_compressed
 from allennlp.predictors.predictor import JsonDict
 
 from ner_elmo.common.atomic_write import atomic_open
+from ner_elmo.common.safe_archive import add_trust_archive_argument
 from ner_elmo.predictors.ner_predictor import NerPredictor, UnreadableLine
+
+#: The default `--max-line-bytes`.
+MAX_LINE_BYTES = 64 * 2**20
 
 
 @Subcommand.register("ner-predict")
@@ -76,6 +85,13 @@ class NerPredict(Subcommand):
             default="",
             help='JSON arguments of the ner predictor, e.g. \'{"max_sentence_tokens": 100}\'',
         )
+        subparser.add_argument(
+            "--max-line-bytes",
+            type=int,
+            default=MAX_LINE_BYTES,
+            help="a longer input line is an error line (it is never read whole)",
+        )
+        add_trust_archive_argument(subparser)
         subparser.set_defaults(func=_ner_predict)
         return subparser
 
@@ -93,19 +109,27 @@ class _LinePreservingPredictManager(_PredictManager):
         output: Optional[IO[str]],
         batch_size: int,
         print_to_console: bool,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         super().__init__(predictor, input_file, None, batch_size, print_to_console, False)
         self._output_file = output  # `run` closes it
+        self._max_line_bytes = max_line_bytes
 
-    def _raw_lines(self) -> Iterator[bytes]:
+    def _raw_lines(self) -> Iterator[Union[bytes, int]]:
+        """Each line's bytes, or the byte count of a line over `max_line_bytes` (skipped in pieces)."""
         if self._input_file == "-":
-            yield from sys.stdin.buffer
+            yield from bounded_lines(sys.stdin.buffer, self._max_line_bytes)
         else:
-            with open_compressed(self._input_file, "rb", encoding=None) as lines:
-                yield from lines
+            with open_compressed(self._input_file, "rb", encoding=None) as stream:
+                yield from bounded_lines(stream, self._max_line_bytes)
 
     def _get_json_data(self) -> Iterator[Tuple[int, JsonDict]]:  # type: ignore[override]
         for number, raw in enumerate(self._raw_lines(), start=1):
+            if isinstance(raw, int):
+                yield number, UnreadableLine(
+                    f"the line has {raw} bytes, more than the limit of {self._max_line_bytes} (--max-line-bytes)"
+                )
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -134,30 +158,57 @@ class _LinePreservingPredictManager(_PredictManager):
             self._output_file.write(prediction)
 
 
+def bounded_lines(stream: IO[bytes], max_bytes: int) -> Iterator[Union[bytes, int]]:
+    """
+    The lines of a binary stream (split on b"\\n", kept), each read with at most `max_bytes + 1`
+    bytes in memory: a longer line is skipped in pieces and yields its byte count instead.
+    """
+    while True:
+        line = stream.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) <= max_bytes:  # the newline counts
+            yield line
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = stream.readline(max_bytes + 1)
+            if not line:
+                break
+            size += len(line)
+        yield size
+
+
 def _ner_predict(args: argparse.Namespace) -> None:
+    # Imported here: `ner_elmo.service.loading` needs nothing of the serve extra.
+    from ner_elmo.service.loading import load_serving_predictor
+
     if args.silent and not args.output_file:
         raise ConfigurationError("--silent without --output-file would write nothing")
     if args.batch_size < 1:
         raise ConfigurationError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.max_line_bytes < 1:
+        raise ConfigurationError(f"--max-line-bytes must be at least 1, got {args.max_line_bytes}")
+    check_for_gpu(args.cuda_device)
     predictor_args = json.loads(args.predictor_args) if args.predictor_args.strip() else {}
     predictor_args["batch_size"] = args.batch_size
-    predictor = _get_predictor(
-        argparse.Namespace(
-            archive_file=args.archive_file,
-            weights_file=args.weights_file,
-            cuda_device=args.cuda_device,
-            overrides=args.overrides,
-            predictor="ner",
-            predictor_args=json.dumps(predictor_args),
-            dataset_reader_choice="validation",
-        )
+    predictor = load_serving_predictor(
+        args.archive_file,
+        cuda_device=args.cuda_device,
+        weights_file=args.weights_file,
+        overrides=args.overrides,
+        predictor_args=predictor_args,
+        batch_size=args.batch_size,
+        trust_archive=args.trust_archive,
     )
     if not args.output_file:
-        _LinePreservingPredictManager(predictor, args.input_file, None, args.batch_size, True).run()
+        _LinePreservingPredictManager(
+            predictor, args.input_file, None, args.batch_size, True, args.max_line_bytes
+        ).run()
         return
 
     with atomic_open(args.output_file, "w", encoding="utf-8", newline="\n") as stream:
         manager = _LinePreservingPredictManager(
-            predictor, args.input_file, stream, args.batch_size, not args.silent
+            predictor, args.input_file, stream, args.batch_size, not args.silent, args.max_line_bytes
         )
         manager.run()  # closes `stream` when done

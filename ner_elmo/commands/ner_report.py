@@ -18,7 +18,9 @@ from allennlp.common import Params
 from allennlp.common.params import parse_overrides, with_overrides
 from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
-from allennlp.models.archival import Archive, load_archive
+from allennlp.models.archival import Archive
+
+from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archive_safely
 
 from ner_elmo.reporting.report_files import format_summary, write_ner_report
 
@@ -53,6 +55,7 @@ class NerReport(Subcommand):
             help="JSON(net) overrides of the validation dataset reader's parameters, e.g. "
             '\'{"coding_scheme": "IOB1"}\'',
         )
+        add_trust_archive_argument(subparser)
         subparser.set_defaults(func=ner_report_from_args)
         return subparser
 
@@ -65,6 +68,7 @@ def ner_report_from_args(args: argparse.Namespace) -> Dict[str, Any]:
         cuda_device=args.cuda_device,
         batch_size=args.batch_size,
         dataset_reader_override=args.dataset_reader_override,
+        trust_archive=args.trust_archive,
     )
 
 
@@ -75,9 +79,13 @@ def ner_report_from_archive(
     cuda_device: int = -1,
     batch_size: int = 32,
     dataset_reader_override: Union[str, Dict[str, Any]] = "",
+    trust_archive: bool = False,
 ) -> Dict[str, Any]:
-    """Loads the archive, tags `input_file`, writes the report; returns `metrics.json`'s content."""
-    archive = load_archive(str(archive_file), cuda_device=cuda_device)
+    """
+    Loads the archive (`ner_elmo.common.safe_archive`), tags `input_file`, writes the report;
+    returns `metrics.json`'s content.
+    """
+    archive = load_archive_safely(str(archive_file), cuda_device=cuda_device, trust_archive=trust_archive)
     reader = validation_reader(archive, dataset_reader_override)
     tagged = tag_dataset(archive.model, reader.read(str(input_file)), batch_size=batch_size)
     if not tagged.tokens:

@@ -3,6 +3,10 @@ The `ner-serve` subcommand: a resident NER model behind HTTP, with micro-batchin
 
     allennlp ner-serve ARCHIVE [--host 127.0.0.1] [--port 8000] [--max-batch-size 32]
         [--max-wait-ms 10] [--queue-size N] [--max-body-bytes B] [--threads T]
+        [--max-text-chars C] [--max-request-tokens T] [--max-batch-texts N] [--max-run-chars R]
+        [--request-timeout S] [--body-timeout S] [--header-timeout S] [--keep-alive-timeout S]
+        [--shutdown-timeout S] [--limit-concurrency N] [--allowed-hosts H ...]
+        [--cors-origins O ...] [--api-key KEY] [--trust-archive]
         [--cuda-device D] [--weights-file W] [-o OVERRIDES] [--predictor-args JSON]
 
 One process, one model copy (the `ner` predictor, loaded as `allennlp predict --predictor ner`
@@ -10,18 +14,36 @@ loads it, with the ELMo activation cache off), on one inference thread; `/readyz
 once it is loaded and warmed. Endpoints: `POST /predict`, `POST /predict_batch`, `GET /healthz`,
 `GET /readyz`, `GET /metrics` (see `ner_elmo.service.app`, and the README's "Prediction
 service"). SIGTERM or Ctrl-C stops accepting connections, answers every accepted request, then
-exits. Needs the `serve` extra (FastAPI, uvicorn, prometheus-client).
+exits, within `--shutdown-timeout`. The limits, timeouts, Host allow-list and API key are
+described in `ner_elmo.service.app` and the README's "Security". Needs the `serve` extra
+(FastAPI, uvicorn, prometheus-client).
 """
 import argparse
 import functools
+import ipaddress
 import json
 import logging
+import os
 
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError, check_for_gpu
 from allennlp.common.util import SigTermReceived
 
+from ner_elmo.common.safe_archive import add_trust_archive_argument
+
 logger = logging.getLogger(__name__)
+
+#: The environment variable that may hold the API key (so that it is not in `ps` output).
+API_KEY_VARIABLE = "NER_ELMO_API_KEY"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @Subcommand.register("ner-serve")
@@ -76,6 +98,53 @@ class NerServe(Subcommand):
             default="",
             help='JSON arguments of the ner predictor, e.g. \'{"label_encoding": "BIOUL"}\'',
         )
+        limits = subparser.add_argument_group("limits and timeouts (413, 408, 504 beyond them)")
+        limits.add_argument("--max-text-chars", type=int, default=100_000, help="characters per text")
+        limits.add_argument(
+            "--max-request-tokens", type=int, default=20_000, help="tokens per request, all texts together"
+        )
+        limits.add_argument("--max-batch-texts", type=int, default=64, help="texts per /predict_batch request")
+        limits.add_argument(
+            "--max-run-chars",
+            type=int,
+            default=50,
+            help="longer runs without whitespace are cut into pieces of this many characters before tokenizing",
+        )
+        limits.add_argument(
+            "--request-timeout", type=float, default=30.0, help="seconds from arrival to answer; later: 504"
+        )
+        limits.add_argument("--body-timeout", type=float, default=10.0, help="seconds to receive a body; later: 408")
+        limits.add_argument(
+            "--header-timeout", type=float, default=10.0, help="seconds a connection may take to send its request headers"
+        )
+        limits.add_argument(
+            "--keep-alive-timeout", type=int, default=5, help="seconds an idle connection is kept after an answer"
+        )
+        limits.add_argument(
+            "--shutdown-timeout",
+            type=int,
+            default=30,
+            help="seconds SIGTERM waits for accepted requests before cancelling them",
+        )
+        limits.add_argument(
+            "--limit-concurrency", type=int, default=128, help="open connections and requests; more get 503"
+        )
+        access = subparser.add_argument_group("access")
+        access.add_argument(
+            "--allowed-hosts",
+            nargs="+",
+            default=["localhost", "127.0.0.1", "::1"],
+            help="accepted Host header names ('*': any; '*.example.com': subdomains)",
+        )
+        access.add_argument(
+            "--cors-origins", nargs="+", default=[], help="origins whose pages may call the service (default: none)"
+        )
+        access.add_argument(
+            "--api-key",
+            default=None,
+            help=f"require Authorization: Bearer KEY (except /healthz, /readyz); better: set {API_KEY_VARIABLE}",
+        )
+        add_trust_archive_argument(subparser)
         subparser.add_argument(
             "--access-log", action="store_true", help="log every request (costs throughput)"
         )
@@ -90,18 +159,33 @@ def _ner_serve(args: argparse.Namespace) -> None:
 
         from ner_elmo.service.app import ServiceConfig, create_app
         from ner_elmo.service.loading import load_serving_predictor
+        from ner_elmo.service.protocol import with_header_timeout
     except ImportError as error:
         raise ConfigurationError(
             f"ner-serve needs the serve extra ({error}): pip install 'ner-elmo[serve]'"
         ) from None
-    for name in ("max_batch_size", "queue_size", "max_body_bytes", "threads"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigurationError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    for name in (
+        "max_batch_size", "queue_size", "max_body_bytes", "threads", "max_text_chars", "max_request_tokens",
+        "max_batch_texts", "max_run_chars", "request_timeout", "body_timeout", "header_timeout",
+        "keep_alive_timeout", "shutdown_timeout", "limit_concurrency",
+    ):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            raise ConfigurationError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if args.max_wait_ms < 0:
         raise ConfigurationError(f"--max-wait-ms must not be negative, got {args.max_wait_ms}")
     check_for_gpu(args.cuda_device)
     predictor_args = json.loads(args.predictor_args) if args.predictor_args.strip() else {}
+    predictor_args.setdefault("max_text_chars", args.max_text_chars)
+    predictor_args.setdefault("max_run_chars", args.max_run_chars)
+    api_key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
+    if not api_key and not is_loopback(args.host):
+        logger.warning(
+            "listening on %s without an API key: anyone who can reach this address can use the "
+            "model. Set %s (or --api-key), or serve on 127.0.0.1 behind a proxy",
+            args.host,
+            API_KEY_VARIABLE,
+        )
 
     config = ServiceConfig(
         max_batch_size=args.max_batch_size,
@@ -109,6 +193,14 @@ def _ner_serve(args: argparse.Namespace) -> None:
         queue_size=args.queue_size,
         max_body_bytes=args.max_body_bytes,
         threads=args.threads,
+        max_text_chars=args.max_text_chars,
+        max_request_tokens=args.max_request_tokens,
+        max_batch_texts=args.max_batch_texts,
+        request_timeout_s=args.request_timeout,
+        body_timeout_s=args.body_timeout,
+        allowed_hosts=tuple(args.allowed_hosts),
+        cors_origins=tuple(args.cors_origins),
+        api_key=api_key,
     )
     load = functools.partial(
         load_serving_predictor,
@@ -118,6 +210,7 @@ def _ner_serve(args: argparse.Namespace) -> None:
         overrides=args.overrides,
         predictor_args=predictor_args,
         batch_size=args.max_batch_size,
+        trust_archive=args.trust_archive,
     )
     server: "uvicorn.Server"
 
@@ -133,6 +226,10 @@ def _ner_serve(args: argparse.Namespace) -> None:
             log_level=args.log_level,
             access_log=args.access_log,
             lifespan="on",
+            http=with_header_timeout(args.header_timeout),
+            limit_concurrency=args.limit_concurrency,
+            timeout_keep_alive=args.keep_alive_timeout,
+            timeout_graceful_shutdown=args.shutdown_timeout,
         )
     )
     try:

@@ -18,6 +18,14 @@ so memory stays bounded and spaCy's `max_length` is never reached. A paragraph b
 a sentence; so does a chunk cut, which only happens inside paragraphs longer than
 `max_chunk_chars`. Sentences longer than `max_sentence_tokens` are cut into pieces, preferably
 after punctuation, else between tokens separated by whitespace.
+
+spaCy's tokenizer takes time quadratic in the length of a run of characters without whitespace
+(its prefix and suffix search re-scans the rest of the run for every affix it strips: 20,000
+closing parentheses take half a minute). So a run longer than `max_run_chars` is cut every
+`max_run_chars` characters, and each piece is tokenized by spaCy on its own: the cuts are token
+boundaries, and a run of punctuation becomes one token per character, as spaCy makes it anyway.
+Tokenization is then linear in the text's length. Sentence splitting is unchanged (the
+sentencizer runs on the whole chunk).
 """
 import functools
 import re
@@ -27,6 +35,7 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 import spacy
 from spacy.lang.char_classes import HYPHENS
 from spacy.language import Language
+from spacy.tokens import Doc
 from spacy.util import compile_infix_regex
 
 # A line holding only whitespace between two line breaks (\n, \r\n or \r), or U+2029.
@@ -124,24 +133,33 @@ class TextSegmenter:
     max_chunk_chars : `int`, optional (default = `100_000`)
         spaCy sees at most this many characters at a time (it must stay below spaCy's
         `max_length` of 1,000,000).
+    max_run_chars : `int`, optional (default = `50`)
+        Runs of more characters without whitespace are cut into pieces of this many characters
+        before spaCy tokenizes them (see the module's docstring).
     """
 
-    def __init__(self, max_sentence_tokens: int = 200, max_chunk_chars: int = 100_000) -> None:
+    def __init__(
+        self, max_sentence_tokens: int = 200, max_chunk_chars: int = 100_000, max_run_chars: int = 50
+    ) -> None:
         if max_sentence_tokens < 1:
             raise ValueError(f"max_sentence_tokens must be at least 1, got {max_sentence_tokens}")
         if not 2 <= max_chunk_chars <= 1_000_000:
             raise ValueError(f"max_chunk_chars must be in [2, 1000000], got {max_chunk_chars}")
+        if max_run_chars < 1:
+            raise ValueError(f"max_run_chars must be at least 1, got {max_run_chars}")
         self.max_sentence_tokens = max_sentence_tokens
         self.max_chunk_chars = max_chunk_chars
+        self.max_run_chars = max_run_chars
+        self._long_run = re.compile(r"\S{%d,}" % (max_run_chars + 1))
 
     def sentences(self, text: str) -> Iterator[List[TextToken]]:
         """
         The sentences of `text`, in order, each a non-empty list of tokens (at most
         `max_sentence_tokens`). Text holding no token (empty, only whitespace) yields nothing.
         """
-        nlp = blank_english()
+        sentencizer = blank_english().get_pipe("sentencizer")
         for chunk_start, chunk_end in self._chunks(text, paragraphs=True):
-            doc = nlp(replace_lone_surrogates(text[chunk_start:chunk_end]))
+            doc = sentencizer(self._make_doc(replace_lone_surrogates(text[chunk_start:chunk_end])))
             for sentence in doc.sents:
                 tokens = self._tokens(text, chunk_start, sentence)
                 yield from split_long_sentence(tokens, self.max_sentence_tokens)
@@ -151,15 +169,43 @@ class TextSegmenter:
         `text` tokenized as one sentence (no sentence splitting), cut into pieces of at most
         `max_sentence_tokens` tokens (and at chunk boundaries, for text over `max_chunk_chars`).
         """
-        nlp = blank_english()
         for chunk_start, chunk_end in self._chunks(text, paragraphs=False):
-            doc = nlp.make_doc(replace_lone_surrogates(text[chunk_start:chunk_end]))
+            doc = self._make_doc(replace_lone_surrogates(text[chunk_start:chunk_end]))
             tokens = self._tokens(text, chunk_start, doc)
             yield from split_long_sentence(tokens, self.max_sentence_tokens)
 
     def tokens(self, text: str) -> List[TextToken]:
         """All tokens of `text`, in order."""
         return [token for piece in self.sentence_pieces(text) for token in piece]
+
+    def _make_doc(self, text: str) -> Doc:
+        """spaCy's tokens of `text`, with runs over `max_run_chars` cut first (linear time)."""
+        nlp = blank_english()
+        runs = list(self._long_run.finditer(text))
+        if not runs:
+            return nlp.make_doc(text)
+        words: List[str] = []
+        spaces: List[bool] = []
+
+        def add(piece: str) -> None:
+            for token in nlp.make_doc(piece):
+                words.append(token.text)
+                spaces.append(bool(token.whitespace_))
+
+        position = 0
+        for run in runs:
+            if run.start() > position:
+                add(text[position : run.start()])
+            # The run's last piece takes the whitespace after it, as spaCy would attach it.
+            after = run.end() + 1 if text[run.end() : run.end() + 1].isspace() else run.end()
+            for begin in range(run.start(), run.end(), self.max_run_chars):
+                end = min(begin + self.max_run_chars, run.end())
+                add(text[begin : after if end == run.end() else end])
+            position = after
+        if position < len(text):
+            add(text[position:])
+        # The pieces' tokens and whitespace spell `text` exactly, so the offsets are unchanged.
+        return Doc(nlp.vocab, words=words, spaces=spaces)
 
     @staticmethod
     def _tokens(text: str, offset: int, span) -> List[TextToken]:

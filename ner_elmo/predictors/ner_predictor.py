@@ -59,13 +59,32 @@ class _InputError(ValueError):
     """An input that cannot be tagged; its message becomes the output's "error"."""
 
 
-class _Request:
+class ParsedInput:
     """One parsed input: its text, its sentences (token lists) and the keys to echo back."""
 
     def __init__(self, text: str, sentences: List[List[TextToken]], extra: Dict[str, Any]) -> None:
         self.text = text
         self.sentences = sentences
         self.extra = extra
+
+    @property
+    def token_count(self) -> int:
+        return sum(len(sentence) for sentence in self.sentences)
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in `value` (a scalar: 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 @Predictor.register("ner")
@@ -128,6 +147,15 @@ class NerPredictor(Predictor):
         The model sees at most this many leading characters of a token (ELMo reads 50 anyway),
         so that one very long "word" cannot blow up a character-level batch. Outputs keep the
         whole token.
+    max_run_chars : `int`, optional (default = `50`)
+        Runs of more characters without whitespace are cut into pieces of this many characters
+        before tokenization, which keeps it linear in time (see
+        `ner_elmo.data.text_segmentation`).
+    max_text_chars : `int`, optional (default = `1_000_000`)
+        An input whose text (or space-joined tokens) has more characters is an error that names
+        this limit. `None`: no limit.
+    max_json_depth : `int`, optional (default = `64`)
+        A line whose JSON nests arrays and objects deeper is an error (not a crash).
     """
 
     def __init__(
@@ -139,18 +167,32 @@ class NerPredictor(Predictor):
         batch_size: int = 32,
         max_sentence_tokens: int = 200,
         max_token_chars: int = 50,
+        max_run_chars: int = 50,
+        max_text_chars: Optional[int] = 1_000_000,
+        max_json_depth: int = 64,
     ) -> None:
         super().__init__(model, dataset_reader, frozen)
-        if batch_size < 1 or max_sentence_tokens < 1 or max_token_chars < 1:
+        limits = dict(
+            batch_size=batch_size,
+            max_sentence_tokens=max_sentence_tokens,
+            max_token_chars=max_token_chars,
+            max_run_chars=max_run_chars,
+            max_text_chars=1 if max_text_chars is None else max_text_chars,
+            max_json_depth=max_json_depth,
+        )
+        bad = {name: value for name, value in limits.items() if not isinstance(value, int) or value < 1}
+        if bad:
             raise ConfigurationError(
-                "batch_size, max_sentence_tokens and max_token_chars must be positive, got "
-                f"{batch_size}, {max_sentence_tokens} and {max_token_chars}"
+                "the ner predictor's sizes must be positive integers, got "
+                + ", ".join(f"{name}={value!r}" for name, value in bad.items())
             )
         self._label_encoding = self._find_label_encoding(model, dataset_reader, label_encoding)
         self._batch_size = batch_size
         self._max_sentence_tokens = max_sentence_tokens
         self._max_token_chars = max_token_chars
-        self._segmenter = TextSegmenter(max_sentence_tokens=max_sentence_tokens)
+        self._max_text_chars = max_text_chars
+        self._max_json_depth = max_json_depth
+        self._segmenter = TextSegmenter(max_sentence_tokens=max_sentence_tokens, max_run_chars=max_run_chars)
 
     @staticmethod
     def _find_label_encoding(
@@ -190,13 +232,22 @@ class NerPredictor(Predictor):
     # JSON lines in and out.
 
     def load_line(self, line: str) -> JsonDict:
-        """The line's JSON value, or an `UnreadableLine` for a blank or malformed line."""
+        """
+        The line's JSON value, or an `UnreadableLine` for a blank or malformed line, or one
+        whose arrays and objects nest deeper than `max_json_depth`.
+        """
         if not line.strip():
             return UnreadableLine("blank line")
+        too_deep = UnreadableLine(
+            f"JSON nested deeper than {self._max_json_depth} levels (max_json_depth)"
+        )
         try:
-            return json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as error:
             return UnreadableLine(f"not valid JSON: {error}")
+        except RecursionError:  # deeper than Python's recursion limit: far beyond ours
+            return too_deep
+        return too_deep if json_depth(value) > self._max_json_depth else value
 
     def dump_line(self, outputs: JsonDict) -> str:
         """
@@ -219,17 +270,20 @@ class NerPredictor(Predictor):
         return self.predict_batch_json([inputs])[0]
 
     def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
-        requests = [self._parse(value) for value in inputs]
+        return self.predict_parsed([self.parse(value) for value in inputs])
+
+    def predict_parsed(self, requests: List[Union[ParsedInput, JsonDict]]) -> List[JsonDict]:
+        """The outputs of inputs parsed by `parse` (an error output stays as it is)."""
         sentences = [
             sentence
             for request in requests
-            if isinstance(request, _Request)
+            if isinstance(request, ParsedInput)
             for sentence in request.sentences
         ]
         tags = iter(self._tag_sentences(sentences))
         outputs: List[JsonDict] = []
         for request in requests:
-            if isinstance(request, _Request):
+            if isinstance(request, ParsedInput):
                 outputs.append(self._output(request, [next(tags) for _ in request.sentences]))
             else:
                 outputs.append(request)
@@ -264,7 +318,7 @@ class NerPredictor(Predictor):
         ]
         return self._dataset_reader.text_to_instance(tokens)
 
-    def _output(self, request: _Request, sentence_tags: List[List[str]]) -> JsonDict:
+    def _output(self, request: ParsedInput, sentence_tags: List[List[str]]) -> JsonDict:
         text = request.text
         tokens: List[TextToken] = []
         tags: List[str] = []
@@ -307,8 +361,11 @@ class NerPredictor(Predictor):
     # ----------------------------------------------------------------------------------------
     # Input validation.
 
-    def _parse(self, value: Any) -> Union[_Request, JsonDict]:
-        """A `_Request`, or the error output for an input that cannot be tagged."""
+    def parse(self, value: Any) -> Union[ParsedInput, JsonDict]:
+        """
+        The input (a JSON value) split into sentences of tokens, as a `ParsedInput`, or the
+        error output for an input that cannot be tagged.
+        """
         if isinstance(value, UnreadableLine):
             return {"error": value["error"]}
         if not isinstance(value, dict):
@@ -331,13 +388,14 @@ class NerPredictor(Predictor):
             text, sentences = self._segment(key, value[key])
         except _InputError as error:
             return {**extra, "error": str(error)}
-        return _Request(text, sentences, extra)
+        return ParsedInput(text, sentences, extra)
 
     def _segment(self, key: str, value: Any) -> Tuple[str, List[List[TextToken]]]:
         if key == "tokens":
             return self._from_tokens(value)
         if not isinstance(value, str):
             raise _InputError(f"{key!r} must be a string, got {_json_type(value)}")
+        self._check_size(key, len(value))
         if key == "text":
             sentences = list(self._segmenter.sentences(value))
         else:
@@ -361,7 +419,16 @@ class NerPredictor(Predictor):
                 raise _InputError(f"'tokens'[{index}] is an empty string")
             tokens.append(TextToken(token, offset, offset + len(token)))
             offset += len(token) + 1
+        self._check_size("tokens", offset - 1)
         return " ".join(value), list(split_long_sentence(tokens, self._max_sentence_tokens))
+
+
+    def _check_size(self, key: str, characters: int) -> None:
+        if self._max_text_chars is not None and characters > self._max_text_chars:
+            raise _InputError(
+                f"{key!r} has {characters} characters, more than the limit of "
+                f"{self._max_text_chars} (max_text_chars)"
+            )
 
 
 def _keys_phrase() -> str:

@@ -5,15 +5,18 @@ The model, the `ner` predictor's spaCy tokenizer and the ELMo character cache ar
 share between threads, so the service never shares them: one thread loads the predictor, warms
 it and makes every call to it. Requests (from the event loop) wait in a bounded queue; the
 thread takes the oldest, then keeps taking requests until the batch holds `max_batch_size`
-inputs or `max_wait` has passed since the first arrived, and tags them all in one
-`predict_batch_json` call. Each request gets its own outputs back through an asyncio future.
+inputs or `max_wait` has passed since the first arrived, parses each request (sentence
+splitting and tokenization, on this thread too: spaCy holds the GIL, so never on the event
+loop), refuses a request over `max_request_tokens`, and tags the rest in one `predict_parsed`
+call. Each request gets its own outputs back through an asyncio future. A request whose deadline
+passed while it waited is dropped unparsed (its handler has answered 504 already).
 """
 import asyncio
 import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from ner_elmo.service.metrics import ServiceMetrics
 
@@ -43,14 +46,25 @@ class BatchFailed(Exception):
     """The model raised on a request's inputs (alone, after its batch failed)."""
 
 
-class _Job:
-    __slots__ = ("inputs", "future", "loop", "enqueued")
+class TooManyTokens(Exception):
+    """A request's inputs hold more tokens than `max_request_tokens`: answer 413."""
 
-    def __init__(self, inputs: List[Any], future: "asyncio.Future[List[Any]]", loop) -> None:
+
+class DeadlineExceeded(Exception):
+    """The request's deadline passed before the model reached it."""
+
+
+class _Job:
+    __slots__ = ("inputs", "future", "loop", "enqueued", "deadline")
+
+    def __init__(
+        self, inputs: List[Any], future: "asyncio.Future[List[Any]]", loop, deadline: Optional[float]
+    ) -> None:
         self.inputs = inputs
         self.future = future
         self.loop = loop
         self.enqueued = time.monotonic()
+        self.deadline = deadline  # time.monotonic() value, or None
 
 
 def _settle(future: "asyncio.Future", result: Any = None, error: Optional[BaseException] = None) -> None:
@@ -69,9 +83,10 @@ class MicroBatcher:
     # Parameters
 
     load_predictor : `Callable[[], Any]`
-        Builds the predictor, on the inference thread. The predictor needs
-        `predict_batch_json(inputs) -> outputs` (one output per input, in order), as the `ner`
-        predictor has.
+        Builds the predictor, on the inference thread. The predictor needs what the `ner`
+        predictor has: `parse(input) -> parsed` (a parsed input has `token_count`; anything
+        else is an error output), `predict_parsed(parsed) -> outputs` (one output per input, in
+        order) and `predict_batch_json(inputs)` (for the warm-up).
     metrics : `ServiceMetrics`
     max_batch_size : `int`
         Most inputs per model call. A request with more inputs than this is tagged in a call
@@ -86,6 +101,8 @@ class MicroBatcher:
         Tag `WARMUP_TEXT` alone and in a full batch before reporting ready.
     on_load_failure : `Callable[[BaseException], None]`, optional
         Called (on the inference thread) when the predictor cannot be built.
+    max_request_tokens : `int`, optional (default = `None`)
+        A request whose inputs hold more tokens in all is refused (`TooManyTokens`) untagged.
     """
 
     def __init__(
@@ -98,6 +115,7 @@ class MicroBatcher:
         threads: Optional[int] = None,
         warmup: bool = True,
         on_load_failure: Optional[Callable[[BaseException], None]] = None,
+        max_request_tokens: Optional[int] = None,
     ) -> None:
         if max_batch_size < 1 or queue_size < 1 or max_wait < 0:
             raise ValueError(
@@ -112,6 +130,7 @@ class MicroBatcher:
         self._threads = threads
         self._warmup = warmup
         self._on_load_failure = on_load_failure
+        self.max_request_tokens = max_request_tokens
         self._condition = threading.Condition()
         self._jobs: Deque[_Job] = deque()
         self._waiting_inputs = 0
@@ -141,10 +160,11 @@ class MicroBatcher:
     def alive(self) -> bool:
         return self._thread.is_alive() or self.state == "loading"
 
-    def submit(self, inputs: List[Any]) -> "asyncio.Future[List[Any]]":
+    def submit(self, inputs: List[Any], deadline: Optional[float] = None) -> "asyncio.Future[List[Any]]":
         """
         Queues `inputs` (from the running event loop); the future resolves to their outputs.
-        Raises `NotReady`, `TooManyInputs` or `QueueFull` when the request is not accepted.
+        Raises `NotReady`, `TooManyInputs` or `QueueFull` when the request is not accepted. A
+        request still waiting at `deadline` (a `time.monotonic()` value) is dropped.
         """
         loop = asyncio.get_running_loop()
         if len(inputs) > self.queue_size:
@@ -164,7 +184,7 @@ class MicroBatcher:
                 raise QueueFull(
                     f"the queue is full ({self._waiting_inputs} of {self.queue_size} inputs waiting)"
                 )
-            self._jobs.append(_Job(inputs, future, loop))
+            self._jobs.append(_Job(inputs, future, loop, deadline))
             self._waiting_inputs += len(inputs)
             self._metrics.queue_depth.set(self._waiting_inputs)
             self._condition.notify()
@@ -253,8 +273,35 @@ class MicroBatcher:
             self._metrics.queue_depth.set(self._waiting_inputs)
         return batch
 
-    def _tag(self, batch: List[_Job]) -> None:
-        inputs = [value for job in batch for value in job.inputs]
+    def _parse(self, batch: List[_Job]) -> List[Tuple[_Job, List[Any]]]:
+        """Each live job with its parsed inputs; a job past its deadline or its token limit is answered."""
+        parsed_jobs = []
+        for job in batch:
+            if job.deadline is not None and time.monotonic() > job.deadline:
+                self._answer(job, error=DeadlineExceeded("the deadline passed while the request waited"))
+                continue
+            parsed, tokens = [], 0
+            for value in job.inputs:
+                parsed.append(self.predictor.parse(value))
+                tokens += getattr(parsed[-1], "token_count", 0)
+                if self.max_request_tokens is not None and tokens > self.max_request_tokens:
+                    break  # no need to tokenize the rest
+            if self.max_request_tokens is not None and tokens > self.max_request_tokens:
+                self._answer(job, error=TooManyTokens(
+                    f"the request has more than {self.max_request_tokens} tokens (at least {tokens}), "
+                    "the limit per request (--max-request-tokens): send less text per request"
+                ))
+                continue
+            parsed_jobs.append((job, parsed))
+        return parsed_jobs
+
+    def _tag(self, batch: List[_Job], parsed_jobs: Optional[List[Tuple[_Job, List[Any]]]] = None) -> None:
+        if parsed_jobs is None:
+            parsed_jobs = self._parse(batch)
+        if not parsed_jobs:
+            return
+        batch = [job for job, _ in parsed_jobs]
+        inputs = [value for _, parsed in parsed_jobs for value in parsed]
         try:
             outputs = self._call_model(inputs)
         except Exception as error:
@@ -263,8 +310,8 @@ class MicroBatcher:
                 self._answer(batch[0], error=BatchFailed(f"{type(error).__name__}: {error}"))
                 return
             # Tag each request alone, so that one poisonous input fails its own request only.
-            for job in batch:
-                self._tag([job])
+            for job, parsed in parsed_jobs:
+                self._tag([job], [(job, parsed)])
             return
         begin = 0
         for job in batch:
@@ -274,7 +321,7 @@ class MicroBatcher:
 
     def _call_model(self, inputs: List[Any]) -> List[Any]:
         started = time.perf_counter()
-        outputs = self.predictor.predict_batch_json(inputs)
+        outputs = self.predictor.predict_parsed(inputs)
         if len(outputs) != len(inputs):
             raise RuntimeError(f"the predictor returned {len(outputs)} outputs for {len(inputs)} inputs")
         self._metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -1,6 +1,8 @@
 """
-Loading an archive for serving: the `ner` predictor, as `allennlp predict --predictor ner`
-builds it, with the ELMo activation cache turned off.
+Loading an archive for prediction: the `ner` predictor, as `allennlp predict --predictor ner`
+builds it, through the checks of `ner_elmo.common.safe_archive` (safe extraction, registered
+types only, weights as data) and with the ELMo activation cache turned off. The service, Spark,
+`ner-predict` and `ner-html` all load through `load_serving_predictor`.
 
 The configs archive a `ner_elmo` embedder with an in-memory activation cache (up to 4 GB): it
 speeds up training epochs, but at inference every new sentence is a miss, so in a service it
@@ -8,17 +10,18 @@ only grows. `serving_overrides` finds every `ner_elmo` embedder in the archived 
 overrides its `cache` to `"none"`; archives of other embedders (allennlp's
 `elmo_token_embedder`, GloVe, characters) need nothing.
 """
-import argparse
 import json
 import logging
 import os
 import tarfile
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from allennlp.commands.predict import _get_predictor
+from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
 from allennlp.common.params import parse_overrides
+from allennlp.predictors import Predictor
 
+from ner_elmo.common.safe_archive import load_archive_safely
 from ner_elmo.predictors.ner_predictor import NerPredictor
 
 logger = logging.getLogger(__name__)
@@ -27,17 +30,23 @@ _CONFIG_NAME = "config.json"
 
 
 def archived_config(archive_file: str) -> Dict[str, Any]:
-    """The `config.json` of an archive (a path, a URL, or a serialization directory)."""
+    """
+    The `config.json` of an archive (a path, a URL, or a serialization directory), read as
+    plain JSON without extracting anything.
+    """
     resolved = cached_path(archive_file)
-    if os.path.isdir(resolved):
-        with open(os.path.join(resolved, _CONFIG_NAME), "r", encoding="utf-8") as stream:
-            return json.load(stream)
-    with tarfile.open(resolved, "r:*") as archive:
-        for member in archive.getmembers():
-            if member.isfile() and os.path.normpath(member.name) == _CONFIG_NAME:
-                stream = archive.extractfile(member)
-                assert stream is not None
+    try:
+        if os.path.isdir(resolved):
+            with open(os.path.join(resolved, _CONFIG_NAME), "rb") as stream:
                 return json.loads(stream.read().decode("utf-8"))
+        with tarfile.open(resolved, "r:*") as archive:
+            for member in archive.getmembers():
+                if member.isfile() and os.path.normpath(member.name) == _CONFIG_NAME:
+                    stream = archive.extractfile(member)
+                    assert stream is not None
+                    return json.loads(stream.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ConfigurationError(f"{archive_file}: {_CONFIG_NAME} is not readable JSON: {error!r}") from None
     raise FileNotFoundError(f"{archive_file}: no {_CONFIG_NAME} in the archive")
 
 
@@ -77,10 +86,12 @@ def load_serving_predictor(
     overrides: str = "",
     predictor_args: Optional[Dict[str, Any]] = None,
     batch_size: int = 32,
+    trust_archive: bool = False,
 ) -> NerPredictor:
     """
-    The `ner` predictor of `archive_file`, loaded exactly as `allennlp predict --predictor ner`
-    loads it (same function), except that every `ner_elmo` embedder's activation cache is off.
+    The `ner` predictor of `archive_file`, built as `allennlp predict --predictor ner` builds
+    it, but loaded by `load_archive_safely` (`trust_archive` as there) and with every
+    `ner_elmo` embedder's activation cache off.
 
     `overrides` (a JSON(net) string, as `-o`) apply after the service's own, so a user can still
     ask for a cache. `batch_size` is the predictor's sentences per forward pass.
@@ -90,17 +101,14 @@ def load_serving_predictor(
         merged.update(parse_overrides(overrides))
     arguments = dict(predictor_args or {})
     arguments.setdefault("batch_size", batch_size)
-    predictor = _get_predictor(
-        argparse.Namespace(
-            archive_file=archive_file,
-            weights_file=weights_file,
-            cuda_device=cuda_device,
-            overrides=json.dumps(merged),
-            predictor="ner",
-            predictor_args=json.dumps(arguments),
-            dataset_reader_choice="validation",
-        )
+    archive = load_archive_safely(
+        archive_file,
+        cuda_device=cuda_device,
+        overrides=merged,
+        weights_file=weights_file,
+        trust_archive=trust_archive,
     )
+    predictor = Predictor.from_archive(archive, "ner", dataset_reader_to_load="validation", extra_args=arguments)
     caches = activation_caches(predictor._model)
     if caches:
         logger.warning(
