@@ -38,6 +38,8 @@ import numpy
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
+# The service reads only JSON bodies (415 otherwise).
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def add_document_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +115,7 @@ async def closed_loop(
     answered_ids: List[object] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=deadline) as client:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=deadline, headers=JSON_HEADERS) as client:
 
         async def worker() -> None:
             nonlocal tokens
@@ -153,7 +155,7 @@ async def open_loop(url: str, bodies: List[dict], rate: float, deadline: float) 
     """Sends the bodies at `rate` per second whatever the answers (at most 512 in flight)."""
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
     results: List[Tuple[object, int, Optional[object], float, Optional[str]]] = []
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=deadline) as client:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=deadline, headers=JSON_HEADERS) as client:
 
         async def send(body: dict) -> None:
             started = time.perf_counter()

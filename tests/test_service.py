@@ -160,12 +160,13 @@ def allennlp_predict(archive: Path, tmp_path: Path, overrides: str = "") -> List
 
 
 class LiveServer:
-    def __init__(self, app) -> None:
+    def __init__(self, app, **uvicorn_options) -> None:
         self.app = app
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.bind(("127.0.0.1", 0))
-        self.url = "http://127.0.0.1:%d" % self.socket.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.port = self.socket.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **uvicorn_options))
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )
@@ -613,3 +614,166 @@ def _ready(url: str) -> bool:
         return httpx.get(url + "/readyz", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# ------------------------------------------------------------------------------------------
+# Hostile requests: limits, deadlines, content type, Host, API key, CORS, slow clients.
+
+
+def test_limits_answer_413_naming_the_limit_and_hostile_json_400_or_422(lexicon_archive):
+    load = lambda: load_serving_predictor(str(lexicon_archive))  # noqa: E731
+    with serve(load, max_text_chars=50, max_request_tokens=10, max_batch_texts=2) as server:
+        server.wait_ready()
+
+        def answer(path: str, body) -> Tuple[int, object]:
+            response = post(server.url, path, body)
+            return response.status_code, response.json()
+
+        assert answer("/predict", {"text": "Oslo " * 20}) == (
+            413, {"error": "'text' has 100 characters, more than the limit of 50 (--max-text-chars)"}
+        )
+        assert answer("/predict_batch", [{"text": "Oslo"}, {"tokens": ["Oslo"] * 12}]) == (
+            413, {"error": "input 1: 'tokens' has 59 characters, more than the limit of 50 (--max-text-chars)"}
+        )
+        assert answer("/predict_batch", [{"text": "Oslo"}] * 3) == (
+            413, {"error": "the request has 3 inputs, more than the limit of 2 (--max-batch-texts)"}
+        )
+        too_many = {"error": "the request has more than 10 tokens (at least 11), the limit per request "
+                    "(--max-request-tokens): send less text per request"}
+        assert answer("/predict", {"text": "a b c d e f g h i j k"}) == (413, too_many)
+        assert answer("/predict_batch", [{"text": "a b c d e f"}, {"tokens": list("abcde")}]) == (413, too_many)
+        # A run of punctuation is one token per character (cut before spaCy: no stall).
+        assert answer("/predict", {"text": ")" * 11})[0] == 413
+        # The hostile lines of the command-line test, here as request bodies.
+        deep = b'{"id": "deep", "text": "Oslo", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+        assert answer("/predict", deep) == (400, {"error": "JSON nested deeper than 64 levels (max_json_depth)"})
+        assert answer("/predict", ["not", "an", "object"]) == (
+            422, {"error": "expected a JSON object with a 'text'/'sentence'/'tokens' key, got array"}
+        )
+        # Still serving, and at the limits exactly, accepted.
+        assert answer("/predict", {"text": "Oslo " * 9 + "Oslo"})[1]["tags"] == ["U-LOC"] * 10
+        errors = {labels[0][1]: value for (name, labels), value in metric_values(server.url).items() if name == "ner_errors_total"}
+        assert errors == {"text_too_large": 2, "too_many_texts": 1, "too_many_tokens": 3, "bad_json": 1, "bad_request": 1}
+
+
+def test_only_json_bodies_from_allowed_hosts_with_the_key(lexicon_archive):
+    load = lambda: load_serving_predictor(str(lexicon_archive))  # noqa: E731
+    with serve(load, api_key="s3cret", allowed_hosts=("localhost", "127.0.0.1", "ner.example.com")) as server:
+        server.wait_ready()
+        key = {"Authorization": "Bearer s3cret"}
+        body = json.dumps({"text": "Oslo"}).encode()
+        # What a foreign page can send without a preflight: text/plain. Refused, key or not.
+        plain = httpx.post(server.url + "/predict", content=body, headers={"Content-Type": "text/plain", "Origin": "http://evil.example", **key})
+        assert (plain.status_code, plain.json()) == (415, {"error": "expected Content-Type: application/json, got text/plain"})
+        # DNS rebinding: the browser sends the attacker's name as Host.
+        rebound = post(server.url, "/predict", {"text": "Oslo"}, headers={"Host": "evil.example:8000", **key})
+        assert (rebound.status_code, rebound.json()) == (400, {"error": "Host 'evil.example:8000' is not allowed (--allowed-hosts)"})
+        assert post(server.url, "/predict", {"text": "Oslo"}, headers={"Host": "ner.example.com", **key}).status_code == 200
+        # The key: missing or wrong is 401 (metrics too); the probes need neither key nor Host.
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            refused = post(server.url, "/predict", {"text": "Oslo"}, headers=headers)
+            assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert httpx.get(server.url + "/metrics").status_code == 401
+        assert httpx.get(server.url + "/metrics", headers=key).status_code == 200
+        for probe in ("/healthz", "/readyz"):
+            assert httpx.get(server.url + probe, headers={"Host": "10.0.0.7:8000"}).status_code == 200
+        assert post(server.url, "/predict", {"text": "Oslo"}, headers=key).json()["tags"] == ["U-LOC"]
+        # No CORS unless asked: a preflight gets no allow-origin header.
+        preflight = httpx.options(server.url + "/predict", headers={
+            "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_cors_only_for_the_given_origins(lexicon_archive):
+    load = lambda: load_serving_predictor(str(lexicon_archive))  # noqa: E731
+    with serve(load, cors_origins=("http://app.example",), api_key="k") as server:
+        server.wait_ready()
+
+        def preflight(origin: str) -> httpx.Response:
+            return httpx.options(server.url + "/predict", headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type"})
+
+        allowed = preflight("http://app.example")
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "http://app.example"
+        assert "access-control-allow-origin" not in preflight("http://evil.example").headers
+        answer = post(server.url, "/predict", {"text": "Oslo"}, headers={"Origin": "http://app.example", "Authorization": "Bearer k"})
+        assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "http://app.example"
+
+
+def test_a_request_past_its_deadline_gets_504_and_the_service_goes_on(lexicon_archive):
+    gated: dict = {}
+
+    def load():
+        gated["predictor"] = GatedPredictor(load_serving_predictor(str(lexicon_archive)))
+        return gated["predictor"]
+
+    with serve(load, max_batch_size=1, max_wait_ms=0, request_timeout_s=0.5) as server:
+        server.wait_ready()
+        predictor = gated["predictor"]
+        predictor.calls.clear()
+        results: dict = {}
+        first = post_in_thread(server.url, "/predict", {"id": "gated", "text": "Oslo"}, results, "first")
+        assert predictor.entered.wait(30)  # in the model, held
+        queued = post(server.url, "/predict", {"id": "queued", "text": "Oslo"})  # waits behind it
+        first.join(30)
+        timeout = {"error": "no answer within the request's deadline of 0.5 s (--request-timeout)"}
+        assert (results["first"].status_code, results["first"].json()) == (504, timeout)
+        assert (queued.status_code, queued.json()) == (504, timeout)
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        predictor.gate.set()
+        assert post(server.url, "/predict", {"id": "after", "text": "Oslo"}).json()["tags"] == ["U-LOC"]
+        # The expired queued request never reached the model.
+        assert predictor.calls == [1, 1]
+        assert metric_values(server.url)[("ner_errors_total", (("kind", "timeout"),))] == 2
+
+
+def _raw_exchange(port: int, data: bytes, wait: float) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(data)
+        time.sleep(wait)
+        chunks = []
+        while True:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def test_slow_clients_are_cut_off(lexicon_archive):
+    from ner_elmo.service.protocol import with_header_timeout
+
+    load = lambda: load_serving_predictor(str(lexicon_archive))  # noqa: E731
+    app = create_app(load, ServiceConfig(body_timeout_s=0.5))
+    with LiveServer(app, http=with_header_timeout(0.5), timeout_keep_alive=1) as server:
+        server.wait_ready()
+        started = time.monotonic()
+        # Idle from the start, and half-sent headers: closed without an answer.
+        assert _raw_exchange(server.port, b"", 0) == b""
+        assert _raw_exchange(server.port, b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n", 0) == b""
+        # A half-sent body: 408, and the connection closed.
+        head = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{\"text\": ")
+        answer = _raw_exchange(server.port, head, 0)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert b"the request body did not arrive within 0.5 s (--body-timeout)" in answer
+        assert time.monotonic() - started < 20
+        assert post(server.url, "/predict", {"text": "Oslo"}).json()["tags"] == ["U-LOC"]
+
+
+def test_binding_beyond_loopback_without_a_key_warns(caplog, monkeypatch, tmp_path):
+    from ner_elmo.commands import ner_serve
+
+    monkeypatch.delenv(ner_serve.API_KEY_VARIABLE, raising=False)
+    for host, warned in (("0.0.0.0", True), ("127.0.0.1", False), ("::1", False)):
+        caplog.clear()
+        with pytest.raises(FileNotFoundError):
+            _ner_serve(ner_serve_args(str(tmp_path / "missing.tar.gz"), "--host", host, "--port", "0", "--log-level", "warning"))
+        assert any("without an API key" in record.getMessage() for record in caplog.records) == warned, host
+    monkeypatch.setenv(ner_serve.API_KEY_VARIABLE, "from-the-environment")
+    caplog.clear()
+    with pytest.raises(FileNotFoundError):
+        _ner_serve(ner_serve_args(str(tmp_path / "missing.tar.gz"), "--host", "0.0.0.0", "--port", "0", "--log-level", "warning"))
+    assert not any("without an API key" in record.getMessage() for record in caplog.records)
+    assert not any("from-the-environment" in record.getMessage() for record in caplog.records)

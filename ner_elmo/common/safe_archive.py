@@ -122,6 +122,8 @@ def extract_safely(archive_path: Union[str, os.PathLike], destination: Union[str
         members = archive.getmembers()
         for member in members:
             try:
+                if os.path.isabs(member.name):  # the filter would strip the "/": refuse it instead
+                    raise tarfile.AbsolutePathError(member)
                 tarfile.data_filter(member, destination)
             except tarfile.FilterError as error:
                 raise UnsafeArchiveError(

@@ -247,7 +247,10 @@ def create_app(
                 if isinstance(item, str):
                     size = len(item)
                 elif key == "tokens" and isinstance(item, list):
-                    size = sum(len(token) + 1 for token in item if isinstance(token, str)) - 1
+                    # Each token takes at least a character and a space: a long list is over at once.
+                    size, at_least = 2 * len(item) - 1, "at least "
+                    if size <= config.max_text_chars:
+                        size, at_least = sum(len(token) + 1 for token in item if isinstance(token, str)) - 1, ""
                 else:
                     continue
                 if size > config.max_text_chars:
@@ -255,7 +258,7 @@ def create_app(
                     raise _Refusal(
                         413,
                         "text_too_large",
-                        f"{where}{key!r} has {size} characters, more than the limit of "
+                        f"{where}{key!r} has {at_least if key == 'tokens' else ''}{size} characters, more than the limit of "
                         f"{config.max_text_chars} (--max-text-chars)",
                     )
 
