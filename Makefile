@@ -20,7 +20,7 @@ DEMO_ENV := NER_ELMO_CONLL_TRAIN=fixtures/conll/train.iob1.txt \
 	NER_ELMO_ELMO_DIM=32 \
 	NER_ELMO_GLOVE=fixtures/glove/tiny.50d.txt
 
-.PHONY: install java demo test test-fast test-cpu-kinds gpu-check lock clean
+.PHONY: install java demo test test-fast test-cpu-kinds gpu-check lock audit clean
 
 install: $(VENV)/.installed java
 
@@ -49,6 +49,35 @@ $(VENV)/.installed: requirements/lock.txt pyproject.toml
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --override requirements/overrides.txt \
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements/lock.txt
+
+# `make audit`: pip-audit checks every pin in requirements/lock.txt against the published
+# advisories (AUDIT_SERVICE=pypi, PyPI's JSON API, the default; or osv, api.osv.dev). pip-audit
+# runs from its own tool venv (AUDIT_VENV), never from $(VENV), and is not in the lock. Exit 0: no
+# known advisory; 1: advisories found (listed); 2: the advisory service could not be reached, or
+# answered for only some packages, so the lock was not (fully) audited; 3: pip-audit failed
+# otherwise. pip-audit alone says "No known vulnerabilities found" and exits 0 even when the
+# service answered for none of the packages; this target does not. AUDIT_ARGS is passed on
+# (e.g. --ignore-vuln ID).
+PIP_AUDIT_VERSION ?= 2.10.1
+AUDIT_VENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ner-elmo/pip-audit-$(PIP_AUDIT_VERSION)
+AUDIT_SERVICE ?= pypi
+AUDIT_ARGS ?=
+
+
+$(AUDIT_VENV)/.installed:
+	@test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	@$(AUDIT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		"pip-audit==$(PIP_AUDIT_VERSION)" 2>/dev/null \
+		|| { echo "make audit: could not install pip-audit==$(PIP_AUDIT_VERSION) into $(AUDIT_VENV) (no package index?)"; exit 3; }
+	@touch $@
+
+audit: $(AUDIT_VENV)/.installed
+	@tmp=$$(mktemp -d); \
+	$(AUDIT_VENV)/bin/pip-audit -r requirements/lock.txt --no-deps --disable-pip \
+		-s $(AUDIT_SERVICE) -f json -o $$tmp/report.json --progress-spinner off --timeout 30 \
+		$(AUDIT_ARGS) 2>$$tmp/stderr; \
+	$(AUDIT_VENV)/bin/python requirements/audit_summary.py $$tmp/report.json $$tmp/stderr $(AUDIT_SERVICE); \
+	rc=$$?; rm -rf $$tmp; exit $$rc
 
 demo: install
 	$(DEMO_ENV) $(BIN)/allennlp train training_config/conll2003_elmo.jsonnet -s $(RUN) -f \

@@ -56,4 +56,5 @@ if (
     from ner_elmo.commands import ner_serve as _ner_serve  # noqa: F401
     from ner_elmo.commands import elmo_pretrain as _elmo_pretrain  # noqa: F401
     from ner_elmo.training import atomic_checkpointer as _atomic_checkpointer  # noqa: F401
+    from ner_elmo.training import atomic_trainer as _atomic_trainer  # noqa: F401
     from ner_elmo.training.callbacks import atomic_archive as _atomic_archive  # noqa: F401

@@ -41,6 +41,14 @@ def test_config_builds_its_model_from_fixtures(config_name, fixture_env):
     )
 
 
+@pytest.mark.parametrize("config_name", CONFIG_FILES)
+def test_config_writes_every_training_file_whole_or_not_at_all(config_name, fixture_env):
+    trainer = Params.from_file(str(CONFIGS / config_name)).as_dict()["trainer"]
+    assert trainer["type"] == "ner_gradient_descent"  # best.th
+    assert trainer["checkpointer"]["type"] == "ner_atomic"
+    assert {"type": "ner_atomic_archive"} in trainer["callbacks"]  # model.tar.gz
+
+
 def _batch(instances, vocab):
     from allennlp.data import Batch
 

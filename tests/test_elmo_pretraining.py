@@ -8,6 +8,7 @@ pretraining starts from the given ELMo, and two gloo processes follow one proces
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import torch
 from allennlp.modules.elmo import Elmo
 from allennlp.modules.token_embedders import TokenEmbedder
 
+from full_disk import hit_the_limit, snapshot, temporaries, write_on_a_full_disk
 from ner_elmo.data.errors import DataFormatError
 from ner_elmo.modules.elmo.char_ids import batch_to_char_ids
 from ner_elmo.modules.elmo.hdf5_layout import expected_datasets, read_options, read_weights
@@ -31,7 +33,7 @@ from ner_elmo.pretraining.model import BiLm, LstmCellWithProjection, _step
 from ner_elmo.pretraining.presets import PRESETS, preset
 from ner_elmo.pretraining.softmax import Softmax, draw_log_uniform, log_expected_counts
 from ner_elmo.pretraining.streams import MarkedStream, StreamBatcher
-from ner_elmo.pretraining.trainer import Pretraining, TrainingSettings
+from ner_elmo.pretraining.trainer import Pretraining, TrainingSettings, load_run_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -142,6 +144,35 @@ def test_export_has_the_reference_layout(trained, shared_dir, tmp_path):
     assert _layout(weights_path) == _layout(reference / "lm_weights.hdf5")
 
 
+def test_a_full_disk_leaves_the_run_as_it_was(trained, tmp_path):
+    # The pretrainer's writers, each in a child that cannot write past 4 kB: the checkpoint, the
+    # held-out metrics (text) and the export (elmo/ and summary.json) keep their previous files.
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained[0], run_dir)
+    (run_dir / "best.pt").unlink()  # the export then writes the weights changed below
+    model, run = load_run_model(run_dir, "last")
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)  # other weights than those written
+    progress = torch.load(run_dir / "checkpoint.pt", weights_only=True)["progress"]
+    optimizer = torch.optim.Adagrad(model.parameters())
+    state = model.bilm.zero_state(run.settings.batch_size, torch.device("cpu"))
+    writes = {
+        "checkpoint": lambda: run._save_checkpoint(model, optimizer, state, progress, None),
+        "metrics": lambda: run._write_metrics(progress["history"] * 50),
+        "export": lambda: run.export(model, "epochs", progress),
+    }
+    for name, write in writes.items():
+        before = snapshot(run_dir)
+        outcome = write_on_a_full_disk(write, limit=4096)
+        assert hit_the_limit(outcome), (name, outcome)
+        assert snapshot(run_dir) == before, name
+        assert not temporaries(tmp_path), name
+        write()  # with room, it is written
+        assert snapshot(run_dir) != before, name
+    assert not temporaries(tmp_path)
+
+
 SENTENCES = [
     ["Anna", "visits", "Boris", "in", "Zürich", "on", "day", "7", "."],
     ["The", "drum"],
@@ -158,7 +189,7 @@ def exported(trained):
     run = Pretraining.recover(run_dir, log=quiet)
     run.prepare()
     model = run.build_model()
-    model.load_state_dict(torch.load(run_dir / "best.pt")["model"])
+    model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=True)["model"])
     model.eval()
     char_ids = batch_to_char_ids(SENTENCES)
     with torch.no_grad():
@@ -232,7 +263,7 @@ def test_continued_pretraining_starts_from_the_given_elmo(texts, elmo_files, tmp
 
 
 def _final_weights(run_dir):
-    return torch.load(Path(run_dir) / "checkpoint.pt")["model"]
+    return torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)["model"]
 
 
 class Killed(Exception):
@@ -254,7 +285,7 @@ def test_resume_after_a_kill_gives_the_same_weights(texts, tmp_path):
                              on_step=kill_at_step_10)
     with pytest.raises(Killed):
         run.train()
-    checkpoint = torch.load(tmp_path / "killed" / "checkpoint.pt")
+    checkpoint = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
     assert checkpoint["progress"]["step"] == 9 and checkpoint["batcher"]["epoch"] == 1  # mid-epoch 2
     Pretraining.recover(tmp_path / "killed", log=quiet).train()
     whole, resumed = _final_weights(tmp_path / "whole"), _final_weights(tmp_path / "killed")
@@ -281,13 +312,13 @@ def test_resume_after_sigkill_gives_the_same_weights(texts, tmp_path):
     while step < 5 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
         try:
-            step = torch.load(killed_dir / "checkpoint.pt")["progress"]["step"]
+            step = torch.load(killed_dir / "checkpoint.pt", weights_only=True)["progress"]["step"]
         except (FileNotFoundError, RuntimeError, EOFError):
             pass
     process.send_signal(signal.SIGKILL)
     _, stderr = process.communicate()
     assert process.returncode == -signal.SIGKILL, stderr.decode()
-    assert 5 <= torch.load(killed_dir / "checkpoint.pt")["progress"]["step"] < 60
+    assert 5 <= torch.load(killed_dir / "checkpoint.pt", weights_only=True)["progress"]["step"] < 60
     # The same thread count: another one changes the float round-off of the matrix products.
     recovered = subprocess.run(_module_command("train", "--recover", "--output-dir", str(killed_dir), "--threads", "1"),
                                capture_output=True, text=True)
@@ -299,7 +330,7 @@ def test_resume_after_sigkill_gives_the_same_weights(texts, tmp_path):
     whole, resumed = _final_weights(tmp_path / "whole"), _final_weights(killed_dir)
     for name in whole:
         assert torch.equal(whole[name], resumed[name]), name
-    assert not list(killed_dir.rglob("*.partial"))
+    assert not temporaries(killed_dir)  # a kill while writing leaves one; the recovered run removes it
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import pytest
 import torch
 from allennlp.modules import elmo as allennlp_elmo
 
+from full_disk import hit_the_limit, snapshot, temporaries, write_on_a_full_disk
 from ner_elmo.modules.elmo.hdf5_layout import expected_datasets, read_options, read_weights
 from ner_elmo.modules.elmo.weights_io import (
     main,
@@ -128,7 +129,7 @@ def test_command_line_writes_both_files(fixtures_dir, tmp_path, capsys):
     assert "seed 7" in capsys.readouterr().out
     assert json.loads((tmp_path / "out" / "options.json").read_text())["lstm"]["dim"] == 32
     assert read_generator_record(tmp_path / "out" / "lm_weights.hdf5")["seed"] == 7
-    assert not (tmp_path / "out" / "lm_weights.hdf5.partial").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and not temporaries(tmp_path)
 
 
 def test_read_weights_names_the_file_and_the_missing_dataset(tmp_path, tiny_options):
@@ -163,3 +164,30 @@ def test_read_options_rejects_a_bilm_without_skip_connections(fixtures_dir, tmp_
     path.write_text(json.dumps(options))
     with pytest.raises(ValueError, match="use_skip_connections"):
         read_options(path)
+
+
+@pytest.mark.parametrize("own_directory", [True, False], ids=["directory swapped", "files beside others"])
+def test_a_full_disk_leaves_the_old_pair_and_no_temporary(fixtures_dir, tmp_path, tiny_options, own_directory):
+    # The old pair has another architecture: new options beside old weights would not load.
+    out = tmp_path / "elmo"
+    bigger = json.loads(json.dumps(tiny_options))
+    bigger["lstm"]["dim"] = 64
+    write_random_elmo(bigger, out / "options.json", out / "lm_weights.hdf5", seed=1)
+    if own_directory:
+        # The command line writes its --out-dir with write_elmo_directory.
+        argv = ["--options", str(fixtures_dir / "elmo" / "options.json"), "--out-dir", str(out), "--seed", "2"]
+        write = lambda: main(argv)  # noqa: E731
+    else:
+        (out / "README").write_text("not ours to delete")
+        paths = out / "options.json", out / "lm_weights.hdf5"
+        write = lambda: write_random_elmo(tiny_options, *paths, seed=2)  # noqa: E731
+    before = snapshot(out)
+    # Room for the new options.json (about 400 bytes), not for the weights.
+    assert hit_the_limit(write_on_a_full_disk(write, limit=4096))
+    assert snapshot(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["elmo"] and not temporaries(tmp_path)
+    write()
+    assert read_options(out / "options.json") == tiny_options
+    assert read_generator_record(out / "lm_weights.hdf5")["seed"] == 2
+    assert (out / "README").exists() != own_directory
+    assert not temporaries(tmp_path)

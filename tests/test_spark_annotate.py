@@ -16,7 +16,9 @@ from allennlp.common.checks import ConfigurationError  # noqa: E402
 from allennlp.models.archival import load_archive  # noqa: E402
 from allennlp.predictors import Predictor  # noqa: E402
 
+from full_disk import snapshot  # noqa: E402
 from ner_elmo.commands.ner_spark import _ner_spark  # noqa: E402
+from ner_elmo.common.atomic_write import atomic_directory  # noqa: E402
 from ner_elmo.spark import annotate as annotate_module  # noqa: E402
 from ner_elmo.spark.annotate import (  # noqa: E402
     FAIL_FIRST_ATTEMPT_PROPERTY,
@@ -183,6 +185,40 @@ def test_command_parquet_to_json_lines_with_named_columns(spark, archive, expect
     assert (output / "_SUCCESS").is_file()
 
 
+def test_overwrite_keeps_the_old_output_when_the_job_fails(spark, archive, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": 0, "text": TEXTS[0]}) + "\n", encoding="utf-8")
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "part-00000.json").write_text('{"id": 0, "entities": []}\n')
+    (output / "_SUCCESS").write_text("")
+    before = snapshot(output)
+    # The task fails (an argument the predictor does not take) once the job has started, after
+    # Spark's own overwrite mode would have deleted the output. One partition: each failed
+    # attempt costs a new Python worker.
+    with pytest.raises(Exception, match="no_such_argument"):
+        annotate(spark, str(archive), str(corpus), str(output), num_partitions=1, overwrite=True,
+                 predictor_args={"no_such_argument": 1})
+    assert snapshot(output) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "out"]
+
+
+def test_hadoop_file_operations_swap_a_directory_in(spark, tmp_path):
+    # What an hdfs:// or s3a:// output goes through, here on a file: URL.
+    url = (tmp_path / "out").as_uri()
+    files = annotate_module._HadoopFiles(spark, url)
+    for version in ("first", "second"):
+        with atomic_directory(url, files) as temporary:
+            spark.createDataFrame([(version,)], ["version"]).write.json(temporary)
+        assert [row["version"] for row in spark.read.json(url).collect()] == [version]
+    with pytest.raises(RuntimeError):
+        with atomic_directory(url, files) as temporary:
+            spark.createDataFrame([("third",)], ["version"]).write.json(temporary)
+            raise RuntimeError("the job failed")
+    assert [row["version"] for row in spark.read.json(url).collect()] == ["second"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
 def test_bad_arguments_fail_before_any_tagging(spark, archive, tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text('{"doc": 1, "text": "Oslo"}\n', encoding="utf-8")
@@ -200,3 +236,34 @@ def test_without_java_the_session_says_what_to_install(monkeypatch):
     monkeypatch.setattr(annotate_module.SparkSession, "getActiveSession", staticmethod(lambda: None))
     with pytest.raises(JavaNotFound, match=r"Spark needs Java 17 or newer .* apt-get install openjdk-17-jre-headless"):
         spark_session("local[1]")
+
+
+def test_hostile_lines_are_error_rows_and_a_hostile_archive_is_refused(spark, archive, tmp_path):
+    # The hostile lines of tests/test_ner_predictor.py: too deep, too big, not an object.
+    lines = [
+        '{"id": 1, "text": "Oslo", "x": ' + "[" * 10_000 + "]" * 10_000 + "}",
+        '{"id": 2, "text": "' + "Oslo " * 400 + '"}',
+        '["not", "an", "object"]',
+        '{"id": 4, "text": "Maria Lindqvist flew to Oslo."}',
+    ]
+    corpus = tmp_path / "hostile.jsonl"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "out.parquet"
+    summary = annotate(spark, str(archive), str(corpus), str(output), predictor_args={"max_text_chars": 1000})
+    assert summary == {"rows": 4, "errors": 3}
+    errors = sorted(row["error"] or "" for row in rows_as_dicts(spark.read.parquet(str(output))))
+    assert errors == [
+        "",
+        "'text' has 2000 characters, more than the limit of 1000 (max_text_chars)",
+        "JSON nested deeper than 64 levels (max_json_depth)",
+        "expected a JSON object, got array",
+    ]
+    # An archive whose config would run code is refused before any task starts.
+    from test_safe_archive import archive_from, good_config
+
+    config = good_config()
+    config["dataset_reader"] = {"type": "os.system", "command": f"touch {tmp_path / 'marker'}"}
+    hostile = archive_from(tmp_path / "hostile_run", config)
+    with pytest.raises(ConfigurationError, match=r"dataset_reader\.type is 'os\.system'"):
+        annotate(spark, str(hostile), str(corpus), str(tmp_path / "never"))
+    assert not (tmp_path / "marker").exists() and not (tmp_path / "never").exists()

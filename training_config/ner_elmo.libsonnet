@@ -90,6 +90,9 @@ local env(name) = std.extVar(name);
   // epochs without a better validation F1. No cuda_device: the trainer takes GPU 0 when there is
   // one and the CPU otherwise.
   trainer(validation_metric='+f1-measure-overall', num_epochs=75, patience=25):: {
+    // allennlp's gradient_descent, whose best.th is whole or absent; ner_atomic: so are the
+    // checkpoints (ner_elmo/common/atomic_write.py).
+    type: 'ner_gradient_descent',
     optimizer: { type: 'adam', lr: 0.001 },
     checkpointer: { type: 'ner_atomic', keep_most_recent_by_count: 3 },
     validation_metric: validation_metric,

@@ -7,7 +7,9 @@ The `ner-spark` subcommand: tag a corpus on Spark (`ner_elmo.spark.annotate.anno
         [--cuda-device D] [-o OVERRIDES] [--predictor-args JSON]
 
 INPUT is JSON lines or Parquet with an id column and a text column; OUTPUT, a directory, gets
-one row per input row: the id, the entities and an error (see `ner_elmo.spark.annotate`).
+one row per input row: the id, the entities and an error (see `ner_elmo.spark.annotate`). It is
+written beside OUTPUT and renamed into place once the job has succeeded: with --overwrite, a
+failed job leaves the previous OUTPUT as it was.
 Needs the `spark` extra (pyspark) and Java 17 or newer.
 """
 import argparse
@@ -16,6 +18,8 @@ import time
 
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
+
+from ner_elmo.common.safe_archive import add_trust_archive_argument
 
 
 @Subcommand.register("ner-spark")
@@ -58,7 +62,9 @@ class NerSpark(Subcommand):
         subparser.add_argument(
             "--num-partitions", type=int, help="tasks (default: the input's, at least one per core)"
         )
-        subparser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+        subparser.add_argument(
+            "--overwrite", action="store_true", help="replace an existing output (once the job has succeeded)"
+        )
         subparser.add_argument("--cuda-device", type=int, default=-1, help="GPU id of each worker (-1: CPU)")
         subparser.add_argument(
             "-o", "--overrides", default="", help="a JSON(net) structure overriding the archived config"
@@ -68,6 +74,7 @@ class NerSpark(Subcommand):
             default="",
             help='JSON arguments of the ner predictor, e.g. \'{"max_sentence_tokens": 100}\'',
         )
+        add_trust_archive_argument(subparser)
         subparser.set_defaults(func=_ner_spark)
         return subparser
 
@@ -111,6 +118,7 @@ def _ner_spark(args: argparse.Namespace) -> None:
             cuda_device=args.cuda_device,
             overrides=args.overrides,
             predictor_args=predictor_args,
+            trust_archive=args.trust_archive,
         )
         seconds = time.perf_counter() - start
     finally:

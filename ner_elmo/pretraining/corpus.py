@@ -24,6 +24,7 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 
 import numpy
 
+from ner_elmo.common.atomic_write import atomic_open
 from ner_elmo.data.errors import DataFormatError
 from ner_elmo.modules.elmo import char_ids
 
@@ -233,7 +234,7 @@ def _manifest(files: Sequence[Path], tokenizer: SentenceTokenizer) -> Dict[str, 
 
 def save_tokenized(text: TokenizedText, directory: PathLike, manifest: Dict[str, object]) -> None:
     """Write `text` under `directory` (arrays, types, manifest last: its presence marks a
-    complete copy)."""
+    complete copy), each file whole or absent (`atomic_open`)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / "manifest.json"
@@ -244,10 +245,8 @@ def save_tokenized(text: TokenizedText, directory: PathLike, manifest: Dict[str,
         ("types.json", lambda f: f.write(json.dumps(text.types, ensure_ascii=False).encode("utf-8"))),
         ("manifest.json", lambda f: f.write(json.dumps(manifest, indent=1).encode("utf-8"))),
     ):
-        partial = directory / (name + ".partial")
-        with open(partial, "wb") as handle:
+        with atomic_open(directory / name, "wb") as handle:
             write(handle)
-        os.replace(partial, directory / name)
 
 
 def load_tokenized(directory: PathLike) -> Tuple[TokenizedText, Dict[str, object]]:

@@ -1,8 +1,8 @@
 """
 From a trained `BiLm` to the standard ELMo files and back: `options.json` plus an HDF5 weight
 file in the bilm-tf layout (`ner_elmo.modules.elmo.hdf5_layout`), written by
-`weights_io.write_elmo`, which allennlp's `Elmo`, its `elmo_token_embedder` and the `ner_elmo`
-embedder load unmodified.  The softmax is not part of these files (as in bilm-tf's).
+`weights_io.write_elmo_directory`, which allennlp's `Elmo`, its `elmo_token_embedder` and the
+`ner_elmo` embedder load unmodified.  The softmax is not part of these files (as in bilm-tf's).
 """
 import numbers
 from pathlib import Path
@@ -10,7 +10,7 @@ from typing import Any, Dict, Tuple
 
 from ner_elmo.modules.elmo import char_ids
 from ner_elmo.modules.elmo.hdf5_layout import PathLike, check_options, read_options, read_weights
-from ner_elmo.modules.elmo.weights_io import OPTIONS_FILENAME, WEIGHTS_FILENAME, write_elmo
+from ner_elmo.modules.elmo.weights_io import OPTIONS_FILENAME, write_elmo_directory
 from ner_elmo.pretraining.model import BiLm
 
 # allennlp's character table: ids 0 (padding) .. 261 (the padding character, shifted).
@@ -89,15 +89,14 @@ def training_options(options: Dict[str, Any], source: str) -> Dict[str, Any]:
 
 def export_elmo(model: BiLm, output_dir: PathLike) -> Tuple[Path, Path]:
     """
-    Write `model` as `output_dir/options.json` and `output_dir/lm_weights.hdf5`; the weight
-    file appears whole or not at all.  Returns both paths.
+    Write `model` as `output_dir/options.json` and `output_dir/lm_weights.hdf5`, a pair that
+    replaces the old one whole or not at all (`weights_io.write_elmo_directory`: a directory of
+    the pair alone is swapped for a new one; a full disk leaves the old pair and no temporary).
+    Returns both paths.
     """
-    output_dir = Path(output_dir)
-    options_path, weights_path = output_dir / OPTIONS_FILENAME, output_dir / WEIGHTS_FILENAME
-    check_exportable(model.options, source=str(options_path))
+    check_exportable(model.options, source=str(Path(output_dir) / OPTIONS_FILENAME))
     arrays = ((name, parameter.detach().float().cpu().numpy()) for name, parameter in model.named_arrays())
-    write_elmo(model.options, options_path, weights_path, arrays)
-    return options_path, weights_path
+    return write_elmo_directory(model.options, output_dir, arrays)
 
 
 def load_elmo(options_path: PathLike, weights_path: PathLike, dropout: float = 0.1) -> BiLm:

@@ -23,6 +23,10 @@ metrics.jsonl        one line per validation
 losses.tsv           the sampled loss of every step: step, forward, backward
 elmo/options.json, elmo/lm_weights.hdf5   the exported ELMo (best weights, else the last)
 ```
+
+Every file is written whole or not at all (`ner_elmo.common.atomic_write`: a temporary beside
+it, renamed into place; `elmo/` as one directory), so a full disk or a kill leaves the previous
+version; temporaries a kill left behind are removed when the run trains again.
 """
 import dataclasses
 import datetime
@@ -38,6 +42,7 @@ import numpy
 import torch
 from torch import nn
 
+from ner_elmo.common.atomic_write import atomic_torch_save, atomic_write_text, remove_partials
 from ner_elmo.pretraining import corpus as corpus_lib
 from ner_elmo.pretraining.corpus import BOS, EOS, UNK, CorpusError, SentenceTokenizer, TokenizedText
 from ner_elmo.pretraining.export import OptionsError, check_exportable, export_elmo, load_elmo
@@ -239,18 +244,6 @@ def _format_duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
-def _atomic_torch_save(payload: Dict[str, Any], path: Path) -> None:
-    partial = path.with_name(path.name + ".partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def default_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -307,7 +300,7 @@ class Pretraining:
         distributed = distributed or Distributed()
         if distributed.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(run_dir / "run.json", json.dumps(spec, indent=1) + "\n")
+            atomic_write_text(run_dir / "run.json", json.dumps(spec, indent=1) + "\n")
         return cls(run_dir, spec, settings, distributed, log, on_step)
 
     @classmethod
@@ -372,7 +365,7 @@ class Pretraining:
                 f"({window_size:,}); use more text, or a smaller --batch-size or --steps",
             )
         if self.dist.is_main:
-            _atomic_write_text(self.run_dir / "vocab.txt", "\n".join(self.vocabulary) + "\n")
+            atomic_write_text(self.run_dir / "vocab.txt", "\n".join(self.vocabulary) + "\n")
         self.heldout: Optional[TextData] = None
         if self.spec["heldout"]:
             text, _ = corpus_lib.load_tokenized(self.run_dir / "heldout")
@@ -498,7 +491,7 @@ class Pretraining:
         gathered = [[(self.dist.gather_rows(h).cpu(), self.dist.gather_rows(c).cpu()) for h, c in direction]
                     for direction in state]
         if self.dist.is_main:
-            _atomic_torch_save({
+            atomic_torch_save({
                 "format": CHECKPOINT_FORMAT,
                 "model": {name: tensor.cpu() for name, tensor in model.state_dict().items()},
                 "optimizer": optimizer.state_dict(),
@@ -514,16 +507,21 @@ class Pretraining:
             return None
         path = self.run_dir / "losses.tsv"
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:steps] if path.exists() else []
-        _atomic_write_text(path, "".join(lines))
+        atomic_write_text(path, "".join(lines))
         return open(path, "a", encoding="utf-8", buffering=1)
 
     def _write_metrics(self, history: List[Dict[str, Any]]) -> None:
         if self.dist.is_main:
-            _atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
 
     def train(self) -> Dict[str, Any]:
         """Train until the epochs, the budget or the patience run out; export; return a summary."""
         settings = self.settings
+        if self.dist.is_main:
+            # Every file is written under a temporary name first; a run killed while it wrote
+            # one left it behind. (Not in `recover`: `export` and `perplexity` may read a run
+            # that is training.)
+            remove_partials(self.run_dir)
         self.prepare()
         device = self.dist.device
         model = self.build_model()
@@ -540,7 +538,7 @@ class Pretraining:
         batcher_state = None
         checkpoint_path = self.run_dir / "checkpoint.pt"
         if checkpoint_path.exists():
-            checkpoint = torch.load(checkpoint_path, map_location="cpu")
+            checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
             model.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             progress = checkpoint["progress"]
@@ -596,7 +594,7 @@ class Pretraining:
                 progress["best"] = result["perplexity"]
                 progress["bad_validations"] = 0
                 if self.dist.is_main:
-                    _atomic_torch_save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                    atomic_torch_save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
                                         "validation": record}, self.run_dir / "best.pt")
             else:
                 progress["bad_validations"] += 1
@@ -709,7 +707,7 @@ class Pretraining:
         best_path = self.run_dir / "best.pt"
         source = "last"
         if best_path.exists():
-            model.load_state_dict(torch.load(best_path, map_location="cpu")["model"])
+            model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
             source = "best"
         summary = {
             "stopped_by": stop, "epochs": progress["epoch"], "steps": progress["step"],
@@ -720,7 +718,7 @@ class Pretraining:
         if self.dist.is_main:
             options_path, weights_path = export_elmo(model.bilm, self.run_dir / "elmo")
             summary["options_file"], summary["weight_file"] = str(options_path), str(weights_path)
-            _atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+            atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
             self.log(f"stopped ({stop}) after {progress['tokens']:,} tokens in {_format_duration(progress['elapsed'])}; "
                      f"wrote {options_path} and {weights_path} ({source} weights)")
         self.dist.barrier()
@@ -736,6 +734,6 @@ def load_run_model(run_dir, which: str = "best", device: str = "cpu") -> Tuple[L
     path = Path(run_dir) / ("best.pt" if which == "best" else "checkpoint.pt")
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: the run has no {which} weights yet")
-    model.load_state_dict(torch.load(path, map_location="cpu")["model"])
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
     model.eval()
     return model, run

@@ -13,7 +13,8 @@ cache off, as for serving) and keep it for every later task of the same archive 
 its Python workers: `spark.python.worker.reuse`, on by default); each task runs torch on the
 task's CPUs (`spark.task.cpus`). Output is written with Spark's file committer: a task that
 fails and is retried leaves no rows behind, so the output has exactly one row per input row,
-and `_SUCCESS` marks a complete output.
+and `_SUCCESS` marks a complete output. It is written beside the output directory and renamed
+into place when the job has succeeded, so a failed job leaves an existing output as it was.
 
 Output rows:
 
@@ -54,6 +55,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from ner_elmo.common.atomic_write import LocalFiles, atomic_directory, partial_name
 from ner_elmo.predictors.ner_predictor import UnreadableLine, _json_type
 
 ENTITIES_COLUMN = "entities"
@@ -130,6 +132,7 @@ def annotate(
     cuda_device: int = -1,
     overrides: str = "",
     predictor_args: Optional[Dict[str, Any]] = None,
+    trust_archive: bool = False,
 ) -> Dict[str, int]:
     """
     Tag `input` (JSON lines or Parquet: a file, a directory or a glob) and write one row per
@@ -157,13 +160,18 @@ def annotate(
         Tasks to split the rows into; by default the input's partitions, at least Spark's
         default parallelism (one task per core: a small file is one partition otherwise).
     overwrite : `bool`, optional (default = `False`)
-        Replace an existing output directory instead of failing.
+        Replace an existing output directory instead of failing; it is replaced only once the
+        job has succeeded (see `_write_whole`).
     cuda_device : `int`, optional (default = `-1`)
         GPU of each Python worker (-1: CPU).
     overrides : `str`, optional (default = `""`)
         JSON(net) overrides of the archived config, as `allennlp predict -o`.
     predictor_args : `Dict[str, Any]`, optional (default = `None`)
         Arguments of the `ner` predictor (`max_sentence_tokens`, ...).
+    trust_archive : `bool`, optional (default = `False`)
+        Load an archive whose config names components by dotted import path (see
+        `ner_elmo.common.safe_archive`): only for archives you wrote. Without it such an archive
+        is refused by the driver (a local archive) and by every executor.
 
     # Returns
 
@@ -183,13 +191,73 @@ def annotate(
         cuda_device=cuda_device,
         overrides=overrides,
         predictor_args=predictor_args,
+        trust_archive=trust_archive,
     )
-    tagged.write.mode("overwrite" if overwrite else "errorifexists").format(output_format).save(output)
+    _write_whole(tagged, output, output_format, overwrite)
     written = spark.read.schema(tagged.schema).format(output_format).load(output)
     return {
         "rows": written.count(),
         "errors": written.where(F.col(ERROR_COLUMN).isNotNull()).count(),
     }
+
+
+def _write_whole(frame: DataFrame, output: str, output_format: str, overwrite: bool) -> None:
+    """
+    Write `frame` into a new directory beside `output` (`OUTPUT.partial-...`), which takes
+    `output`'s place once the job has succeeded (`ner_elmo.common.atomic_write.atomic_directory`:
+    an existing output is renamed aside, the new one renamed in, the old one deleted). A failed
+    job leaves an existing output as it was, and no temporary directory (Spark's own `overwrite`
+    mode deletes the output before the job starts).
+
+    An output on the local file system (a path, or a `file:` URL) is renamed in Python and
+    flushed to disk first. Another (hdfs://, s3a://, gs://, ...) is renamed by Hadoop's
+    FileSystem, in the driver's JVM: on HDFS a rename is atomic; on an object store it copies
+    every file, so the swap takes longer, and a driver that dies during it can leave the output
+    partial, the old one still whole under its temporary name.
+    """
+    destination, files = _output_files(frame.sparkSession, output)
+    if files.exists(destination) and not overwrite:
+        raise ConfigurationError(f"the output {output} already exists: pass overwrite (--overwrite) to replace it")
+    with atomic_directory(destination, files) as temporary:
+        target = temporary.as_uri() if isinstance(temporary, Path) else temporary
+        frame.write.mode("errorifexists").format(output_format).save(target)
+
+
+class _HadoopFiles:
+    """`atomic_directory`'s file operations through Hadoop's FileSystem of a URL, in the JVM."""
+
+    def __init__(self, spark: SparkSession, url: str) -> None:
+        self._path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+        self.fs = self._path(url).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    sibling = staticmethod(partial_name)
+
+    def exists(self, url: str) -> bool:
+        return self.fs.exists(self._path(url))
+
+    def rename(self, source: str, target: str) -> None:
+        if not self.fs.rename(self._path(source), self._path(target)):
+            raise OSError(f"cannot rename {source} to {target}")
+
+    def remove(self, url: str) -> None:
+        self.fs.delete(self._path(url), True)
+
+    def sync(self, url: str) -> None:
+        pass  # the store's: a closed file is durable (HDFS replicates it, object stores keep it)
+
+    def local_path(self, url: str) -> Optional[Path]:
+        """`url` on this machine's file system, or None when it is elsewhere."""
+        if self.fs.getUri().getScheme() != "file":
+            return None
+        return Path(self.fs.makeQualified(self._path(url)).toUri().getPath())
+
+
+def _output_files(spark: SparkSession, output: str):
+    """`output` where Spark will write it (a path without a scheme may be on HDFS: Hadoop's
+    default file system decides), with the file operations there."""
+    files = _HadoopFiles(spark, output)
+    local = files.local_path(output)
+    return (output, files) if local is None else (local, LocalFiles)
 
 
 def read_corpus(
@@ -232,6 +300,7 @@ def annotate_dataframe(
     cuda_device: int = -1,
     overrides: str = "",
     predictor_args: Optional[Dict[str, Any]] = None,
+    trust_archive: bool = False,
 ) -> DataFrame:
     """
     `frame` (with `id_column` and `text_column`, or a frame from `read_corpus`) tagged, lazily:
@@ -244,6 +313,12 @@ def annotate_dataframe(
         raise ConfigurationError(f"the id column may not be called {id_column!r}: the output has such a column")
     json_lines = _LINE_COLUMN in frame.schema.names
     _check_columns("the DataFrame", frame.schema.names, id_column, _LINE_COLUMN if json_lines else text_column)
+    if not trust_archive and os.path.exists(archive):
+        # Refused here, before any executor starts; executors check again (remote archives too).
+        from ner_elmo.common.safe_archive import check_registered_types
+        from ner_elmo.service.loading import archived_config
+
+        check_registered_types(archived_config(archive), f"{archive} (config.json)")
     spark = frame.sparkSession
     tagger = _PartitionTagger(
         archive_name=_ship(spark, archive),
@@ -254,6 +329,7 @@ def annotate_dataframe(
         cuda_device=cuda_device,
         overrides=overrides,
         predictor_args=dict(predictor_args or {}),
+        trust_archive=trust_archive,
     )
     partitions = frame.rdd.getNumPartitions()
     wanted = num_partitions or max(partitions, spark.sparkContext.defaultParallelism)
@@ -336,9 +412,16 @@ def _ship(spark: SparkSession, archive: str) -> str:
 _loaded: Dict[str, Any] = {"key": None, "predictor": None}
 
 
-def _predictor(archive_name: str, cuda_device: int, overrides: str, predictor_args: Dict[str, Any], batch_size: int):
+def _predictor(
+    archive_name: str,
+    cuda_device: int,
+    overrides: str,
+    predictor_args: Dict[str, Any],
+    batch_size: int,
+    trust_archive: bool,
+):
     path = SparkFiles.get(archive_name)
-    key = json.dumps([path, cuda_device, overrides, predictor_args, batch_size], sort_keys=True)
+    key = json.dumps([path, cuda_device, overrides, predictor_args, batch_size, trust_archive], sort_keys=True)
     if _loaded["key"] != key:
         from ner_elmo.service.loading import load_serving_predictor
 
@@ -349,6 +432,7 @@ def _predictor(archive_name: str, cuda_device: int, overrides: str, predictor_ar
             overrides=overrides,
             predictor_args=predictor_args,
             batch_size=batch_size,
+            trust_archive=trust_archive,
         )
         _loaded["key"] = key
     return _loaded["predictor"]
@@ -367,6 +451,7 @@ class _PartitionTagger:
         cuda_device: int,
         overrides: str,
         predictor_args: Dict[str, Any],
+        trust_archive: bool = False,
     ) -> None:
         self.archive_name = archive_name
         self.id_column = id_column
@@ -376,6 +461,7 @@ class _PartitionTagger:
         self.cuda_device = cuda_device
         self.overrides = overrides
         self.predictor_args = predictor_args
+        self.trust_archive = trust_archive
 
     def __call__(self, batches: Iterator[pandas.DataFrame]) -> Iterator[pandas.DataFrame]:
         import torch
@@ -383,7 +469,8 @@ class _PartitionTagger:
         context = TaskContext.get()
         torch.set_num_threads(max(1, int(context.cpus())))
         predictor = _predictor(
-            self.archive_name, self.cuda_device, self.overrides, self.predictor_args, self.batch_size
+            self.archive_name, self.cuda_device, self.overrides, self.predictor_args, self.batch_size,
+            self.trust_archive,
         )
         fail_partition = context.getLocalProperty(FAIL_FIRST_ATTEMPT_PROPERTY)
         source = _LINE_COLUMN if self.json_lines else self.text_column

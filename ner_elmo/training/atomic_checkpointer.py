@@ -4,16 +4,9 @@ final names, the model state first. A run killed while it writes leaves a trunca
 model state without its training state, and `allennlp train --recover` then fails on that
 newest checkpoint instead of resuming from it.
 """
-import torch
 from allennlp.training.checkpointer import Checkpointer
 
-from ner_elmo.common.atomic_write import atomic_path
-
-
-def save_atomically(state, path: str) -> None:
-    """`torch.save(state, path)`, whole or absent (`ner_elmo.common.atomic_write`)."""
-    with atomic_path(path) as temporary:
-        torch.save(state, temporary)
+from ner_elmo.common.atomic_write import atomic_torch_save
 
 
 @Checkpointer.register("ner_atomic")
@@ -33,8 +26,8 @@ class AtomicCheckpointer(Checkpointer):
         if state is not None:
             epochs = state.trainer_state["epochs_completed"]
             batches = state.trainer_state["batches_in_epoch_completed"]
-            save_atomically(state.trainer_state, self._training_state_path(epochs, batches))
-            save_atomically(state.model_state, self._model_state_path(epochs, batches))
+            atomic_torch_save(state.trainer_state, self._training_state_path(epochs, batches))
+            atomic_torch_save(state.model_state, self._model_state_path(epochs, batches))
         # The files now exist, so allennlp's own save writes nothing and only does its
         # bookkeeping and pruning.
         super().save_checkpoint(trainer)
