@@ -141,7 +141,9 @@ def main(argv=None) -> int:
 
     print(f"peak RSS after imports: {peak_rss_mib():.0f} MiB")
     if args.archive:
-        predictor = NerPredictor.from_path(args.archive, "ner", batch_size=args.batch_size)
+        from ner_elmo.service.loading import load_serving_predictor
+
+        predictor = load_serving_predictor(args.archive, batch_size=args.batch_size)
     else:
         reader = ConllNerDatasetReader()
         predictor = NerPredictor(random_model(args.seed), reader, batch_size=args.batch_size)

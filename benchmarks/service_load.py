@@ -190,7 +190,9 @@ def random_elmo_archive(base: str, options_file: str, directory: Path) -> str:
     import torch
     from allennlp.common import Params
     from allennlp.models import Model
-    from allennlp.models.archival import archive_model, load_archive
+    from allennlp.models.archival import archive_model
+
+    from ner_elmo.common.safe_archive import load_archive_safely
 
     from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
     from ner_elmo.service.loading import archived_config
@@ -209,7 +211,7 @@ def random_elmo_archive(base: str, options_file: str, directory: Path) -> str:
         "do_layer_norm": False, "dropout": 0.0, "cache": "memory",
     }
     config["model"]["encoder"]["input_size"] += 2 * options["lstm"]["projection_dim"]
-    vocab = load_archive(base).model.vocab
+    vocab = load_archive_safely(base).model.vocab
     model = Model.from_params(vocab=vocab, params=Params(json.loads(json.dumps(config["model"]))))
     (directory / "config.json").write_text(json.dumps(config))
     vocab.save_to_files(str(directory / "vocabulary"))
