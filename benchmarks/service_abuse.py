@@ -29,10 +29,10 @@ from typing import Callable, List, Optional, Tuple
 
 import httpx
 import numpy
+from service_load import JSON_HEADERS, free_port, wait_ready  # benchmarks/, the script's own folder
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
-JSON_HEADERS = {"Content-Type": "application/json"}
 TRAIN_ENV = {
     "NER_ELMO_CONLL_TRAIN": str(FIXTURES / "conll/train.iob1.txt"),
     "NER_ELMO_CONLL_DEV": str(FIXTURES / "conll/dev.iob1.txt"),
@@ -50,12 +50,6 @@ def fixture_archive(workdir: Path) -> str:
             cwd=REPO, env={**os.environ, **TRAIN_ENV}, check=True, stdout=subprocess.DEVNULL,
         )
     return str(run / "model.tar.gz")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Prober(threading.Thread):
@@ -183,15 +177,7 @@ def main() -> None:
                "--threads", str(args.threads), "--log-level", "warning"]
     server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_ready(url, server)
         long_text, texts = news_words(args.corpus, 20_000)
         prober, traffic = Prober(url), Traffic(url, texts)
         prober.start()

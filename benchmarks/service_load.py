@@ -295,17 +295,24 @@ def main() -> None:
             server.kill()
 
 
+def wait_ready(url: str, server: subprocess.Popen, timeout: float = 300) -> None:
+    """Until the server's /readyz answers 200 (it must not exit, nor take longer than `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, f"the server was not ready within {timeout:g} s"
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+
+
 def run_benchmark(args, url: str, server: subprocess.Popen, documents: List[str], short_texts: List[str],
                   in_process: Optional[float]) -> None:
     started = time.perf_counter()
-    while True:
-        assert server.poll() is None, "the server exited"
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
+    wait_ready(url, server)
     print(f"server ready {time.perf_counter() - started:.1f} s after its start; RSS {rss_mib(server.pid):.0f} MiB", flush=True)
 
     print()
