@@ -6,6 +6,7 @@ checkpointer leaves a truncated newest checkpoint that `--recover` cannot load. 
 `best.th`; allennlp's leave truncated files.
 """
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from allennlp.training.callbacks.callback import TrainerCallback
 
 from full_disk import fill_the_disk, hit_the_limit, temporaries, write_on_a_full_disk
 from ner_elmo.common.atomic_write import atomic_torch_save
+from ner_elmo.training.atomic_checkpointer import AtomicCheckpointer
 from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll
 
 
@@ -137,3 +139,17 @@ def test_a_full_disk_while_checkpointing_leaves_no_checkpoint(tmp_path, atomic):
     assert (not list(run.glob("*_state_*"))) == atomic
     assert (run / "best.th").read_bytes() == earlier  # not reached
     assert not temporaries(run)
+
+
+def test_recover_reads_checkpoints_as_data_only(tmp_path):
+    from test_safe_archive import Payload
+
+    marker = tmp_path / "marker"
+    checkpointer = AtomicCheckpointer(serialization_dir=str(tmp_path))
+    torch.save({"weight": torch.zeros(2)}, checkpointer._training_state_path(1, 0))
+    torch.save({"weight": torch.zeros(2), "payload": Payload(f"touch {marker}")}, checkpointer._model_state_path(1, 0))
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        checkpointer.load_checkpoint()
+    assert not marker.exists()
+    torch.save({"weight": torch.ones(2)}, checkpointer._model_state_path(1, 0))
+    assert torch.equal(checkpointer.load_checkpoint().model_state["weight"], torch.ones(2))

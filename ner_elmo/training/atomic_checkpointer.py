@@ -4,7 +4,10 @@ final names, the model state first. A run killed while it writes leaves a trunca
 model state without its training state, and `allennlp train --recover` then fails on that
 newest checkpoint instead of resuming from it.
 """
-from allennlp.training.checkpointer import Checkpointer
+from typing import Optional
+
+import torch
+from allennlp.training.checkpointer import Checkpointer, TrainerCheckpoint
 
 from ner_elmo.common.atomic_write import atomic_torch_save
 
@@ -16,7 +19,8 @@ class AtomicCheckpointer(Checkpointer):
     whole or absent: each file is written under a temporary name and renamed into place, the
     training state before the model state. allennlp finds checkpoints by their model state file,
     so a checkpoint is never found before both files are complete, and a kill at any moment
-    leaves the previous checkpoint as the newest.
+    leaves the previous checkpoint as the newest. `--recover` reads the checkpoint as data only
+    (`weights_only=True`): a checkpoint file that carries pickled code is refused.
 
     Registered as a `Checkpointer` with name "ner_atomic".
     """
@@ -31,3 +35,13 @@ class AtomicCheckpointer(Checkpointer):
         # The files now exist, so allennlp's own save writes nothing and only does its
         # bookkeeping and pruning.
         super().save_checkpoint(trainer)
+
+    def load_checkpoint(self) -> Optional[TrainerCheckpoint]:
+        # allennlp's, with weights_only stated rather than left to torch's default.
+        latest = self.find_latest_checkpoint()
+        if latest is None:
+            return None
+        model_path, training_state_path = latest
+        model_state = torch.load(model_path, map_location="cpu", weights_only=True)
+        training_state = torch.load(training_state_path, map_location="cpu", weights_only=True)
+        return TrainerCheckpoint(model_state, training_state)
