@@ -17,7 +17,7 @@ from allennlp.models.archival import load_archive  # noqa: E402
 from allennlp.predictors import Predictor  # noqa: E402
 
 from full_disk import snapshot  # noqa: E402
-from ner_elmo.commands.ner_spark import _ner_spark  # noqa: E402
+from ner_elmo.commands.ner_spark import NerSpark, _ner_spark  # noqa: E402
 from ner_elmo.common.atomic_write import atomic_directory  # noqa: E402
 from ner_elmo.spark import annotate as annotate_module  # noqa: E402
 from ner_elmo.spark.annotate import (  # noqa: E402
@@ -146,23 +146,12 @@ def test_command_parquet_to_json_lines_with_named_columns(spark, archive, expect
     corpus = tmp_path / "corpus.parquet"
     pyarrow.parquet.write_table(table, corpus)
     output = tmp_path / "out"
-    args = argparse.Namespace(
-        archive_file=str(archive),
-        input=str(corpus),
-        output=str(output),
-        id_column="doc_id",
-        text_column="body",
-        input_format=None,
-        output_format="json",
-        master="local[2,2]",
-        conf=[],
-        batch_size=4,
-        num_partitions=None,
-        overwrite=False,
-        cuda_device=-1,
-        overrides="",
-        predictor_args="",
-    )
+    parser = argparse.ArgumentParser()
+    NerSpark().add_subparser(parser.add_subparsers())
+    args = parser.parse_args([
+        "ner-spark", str(archive), str(corpus), str(output), "--id-column", "doc_id", "--text-column", "body",
+        "--output-format", "json", "--master", "local[2,2]", "--batch-size", "4",
+    ])
     _ner_spark(args)
     assert f"{len(ids)} rows ({1} with an error)" in capsys.readouterr().out
     assert (output / "_SUCCESS").is_file()
