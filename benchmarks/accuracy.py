@@ -26,6 +26,13 @@ best epoch, wall time, dev F1, test F1 (conlleval), per-type test F1, allennlp's
 (equal to conlleval's for BIOUL models), dev and test token accuracy, the overrides, and where the
 run lives. A tagger without a label encoding (part of speech) has no entities: its span F1 is
 null, and the table shows its token accuracy in the dev and test columns.
+
+The row also says which datasets the run's vocabulary was built from (`vocabulary_from`, from the
+run's `config.json`: its `datasets_for_vocab_creation`, whose absence means every dataset the
+config names) and whether they include the dev or test data (`vocabulary_saw_evaluation_data`):
+a test F1 whose vocabulary saw the test file's words is not a test F1. The runner refuses such a
+config before training (and such a run in `--score-only`); `--allow-evaluation-vocabulary` runs
+it, warns, and the row and the table flag it.
 """
 import argparse
 import json
@@ -54,12 +61,17 @@ def git_commit() -> str:
     return commit + ("+dirty" if edits else "")
 
 
-def train(config: str, serialization_dir: Path, seed: int, epochs: Optional[int], overrides: Dict[str, Any]):
-    """Runs `allennlp train`; returns its wall seconds and whether it ran to its end."""
+def train_settings(seed: int, epochs: Optional[int], overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """The overrides `allennlp train` is given."""
     settings: Dict[str, Any] = {"random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed,
                                 "evaluate_on_test": False, **overrides}
     if epochs is not None:
         settings["trainer.num_epochs"] = epochs
+    return settings
+
+
+def train(config: str, serialization_dir: Path, settings: Dict[str, Any]):
+    """Runs `allennlp train` with the overrides `settings`; returns its wall seconds and whether it ran to its end."""
     command = [str(Path(sys.executable).with_name("allennlp")), "train", config, "-s", str(serialization_dir),
                "-f", "-o", json.dumps(settings)]
     log = serialization_dir.parent / f"{serialization_dir.name}.log"
@@ -71,6 +83,37 @@ def train(config: str, serialization_dir: Path, seed: int, epochs: Optional[int]
         raise SystemExit(f"allennlp train failed ({process.returncode}); see {log}")
     # Interrupted (SIGINT, Ctrl-C): allennlp archived the best epoch so far; the row says so.
     return time.time() - started, process.returncode == 0
+
+
+def vocabulary_from(config: Dict[str, Any]) -> List[str]:
+    """The datasets `allennlp train` builds the vocabulary of `config` from (by default, every one it names)."""
+    named = ["train"] + [name for name, key in (("validation", "validation_data_path"), ("test", "test_data_path"))
+                         if config.get(key) is not None]
+    chosen = config.get("datasets_for_vocab_creation")
+    return named if chosen is None else [name for name in named if name in chosen]
+
+
+def saw_evaluation_data(sources: List[str]) -> bool:
+    return bool({"validation", "test"} & set(sources))
+
+
+def check_vocabulary(sources: List[str], allowed: bool, where: str) -> None:
+    """Refuses (`SystemExit`) a vocabulary built from dev or test data too, unless `allowed`; then warns."""
+    if not saw_evaluation_data(sources):
+        return
+    message = (f"{where}: the vocabulary is built from {', '.join(sources)} data, so the dev and test scores lean on "
+               "their own words; set datasets_for_vocab_creation: ['train'] (as training_config/ does)")
+    if not allowed:
+        raise SystemExit(message + ", or give --allow-evaluation-vocabulary to run it flagged")
+    print(f"WARNING: {message}. The row is flagged (vocabulary_saw_evaluation_data).", file=sys.stderr)
+
+
+def planned_config(config: str, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """`config` with the overrides `allennlp train` will be given, as it will read it."""
+    import ner_elmo  # noqa: F401  (fills in the configs' environment variables, as allennlp's import of it does)
+    from allennlp.common import Params
+
+    return Params.from_file(config, json.dumps(settings)).as_dict(quiet=True)
 
 
 def epochs_run(serialization_dir: Path) -> List[Dict[str, Any]]:
@@ -98,13 +141,19 @@ def run(args) -> Dict[str, Any]:
             raise SystemExit(f"--score-only: {serialization_dir} was trained with --epochs {training['epochs']} "
                              f"-o '{json.dumps(training['overrides'])}'; give the same")
     else:
+        settings = train_settings(args.seed, args.epochs, overrides)
+        check_vocabulary(vocabulary_from(planned_config(args.config, settings)), args.allow_evaluation_vocabulary,
+                         args.config)
         commit = git_commit()
-        wall, completed = train(args.config, serialization_dir, args.seed, args.epochs, overrides)
+        wall, completed = train(args.config, serialization_dir, settings)
         training = {"commit": commit, "wall_seconds": wall, "completed": completed, "epochs": args.epochs,
                     "overrides": overrides}
         training_record.write_text(json.dumps(training) + "\n")
     commit, wall, completed = training["commit"], training["wall_seconds"], training["completed"]
     config = json.loads((serialization_dir / "config.json").read_text())
+    # What the run did, whatever the runner planned: allennlp's copy of the config it trained with.
+    sources = vocabulary_from(config)
+    check_vocabulary(sources, args.allow_evaluation_vocabulary, str(serialization_dir / "config.json"))
     epochs = epochs_run(serialization_dir)
     last = epochs[-1]
     dev = score(serialization_dir, config["validation_data_path"], "dev_report")
@@ -128,6 +177,8 @@ def run(args) -> Dict[str, Any]:
         "dev_token_accuracy": dev["conlleval"]["overall"]["token_accuracy"],
         "test_token_accuracy": test["conlleval"]["overall"]["token_accuracy"],
         "overrides": overrides,
+        "vocabulary_from": sources,
+        "vocabulary_saw_evaluation_data": saw_evaluation_data(sources),
         "run": str(serialization_dir),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
     }
@@ -156,7 +207,10 @@ def table(results_file: str) -> str:
         if row.get("test_span_f1", 0) is None:  # no entities: token accuracy in the score columns
             row["dev_f1"], row["test_f1"], per_type = row["dev_token_accuracy"], row["test_token_accuracy"], "(token accuracy)"
         stopped = "" if row.get("completed", True) else ", stopped"
-        lines.append(f"| `{Path(row['config']).name}`{overrides} | {row['seed']} | {budget} | "
+        # Rows written before the runner recorded it say nothing of their vocabulary.
+        vocabulary = {True: " **(vocabulary from dev/test too)**", None: " (vocabulary not recorded)"}.get(
+            row.get("vocabulary_saw_evaluation_data"), "")
+        lines.append(f"| `{Path(row['config']).name}`{overrides}{vocabulary} | {row['seed']} | {budget} | "
                      f"{row['epochs_run']} ({row['best_epoch'] + 1 if row['best_epoch'] is not None else '-'}{stopped}) | "
                      f"{row['wall_minutes']} | {row['dev_f1']:.2f} | {row['test_f1']:.2f} | {per_type} | "
                      f"{row['commit']} |")
@@ -172,6 +226,9 @@ def main(argv=None) -> None:
     parser.add_argument("--runs-dir", default="runs/accuracy")
     parser.add_argument("--results", default="results/accuracy.jsonl")
     parser.add_argument("--table", metavar="RESULTS", help="print the results table of RESULTS and exit")
+    parser.add_argument("--allow-evaluation-vocabulary", action="store_true",
+                        help="run (or score) a config whose vocabulary is built from dev or test data too, "
+                             "flagging its row, instead of refusing it")
     parser.add_argument("--score-only", action="store_true",
                         help="score the run this runner already trained (same config, seed, budget and overrides) "
                              "without training it again, e.g. after scoring failed")

@@ -35,6 +35,8 @@ if (
     # Each import registers the components its module defines.
     from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: F401
     from ner_elmo.data.dataset_readers import gmb_csv as _gmb_csv  # noqa: F401
+    from ner_elmo.data.data_loaders import label_checked as _label_checked  # noqa: F401
+    from ner_elmo.data import tag_set_vocabulary as _tag_set_vocabulary  # noqa: F401
     from ner_elmo.modules.token_embedders import ner_elmo_embedder as _ner_elmo_embedder  # noqa: F401
     from ner_elmo.modules.token_embedders import ner_embedding as _ner_embedding  # noqa: F401
     from ner_elmo.modules.token_embedders import distinct_character_encoding as _distinct_chars  # noqa: F401

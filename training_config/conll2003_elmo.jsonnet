@@ -18,6 +18,8 @@ local lib = import 'ner_elmo.libsonnet';
   validation_data_path: std.extVar('NER_ELMO_CONLL_DEV'),
   test_data_path: std.extVar('NER_ELMO_CONLL_TEST'),
   evaluate_on_test: true,
+  datasets_for_vocab_creation: lib.datasets_for_vocab_creation,
+  vocabulary: lib.vocabulary(label_encoding='BIOUL'),
   model: lib.crf_tagger(lib.embedders(), lib.bilstm(lib.embedding_dim())),
   data_loader: lib.data_loader(64),
   validation_data_loader: lib.validation_data_loader(),

@@ -14,6 +14,8 @@ local lib = import 'ner_elmo.libsonnet';
   validation_data_path: std.extVar('NER_ELMO_CONLL_DEV'),
   test_data_path: std.extVar('NER_ELMO_CONLL_TEST'),
   evaluate_on_test: true,
+  datasets_for_vocab_creation: lib.datasets_for_vocab_creation,
+  vocabulary: lib.vocabulary(label_encoding='BIOUL'),
   // One BiLSTM layer (as Lample et al. 2016 and Ma & Hovy 2016): dev F1 within seed noise of two
   // layers' (mean of 2 seeds 93.97, two layers 94.11) in about half the time (README, Results).
   // -o '{"model.encoder.num_layers": 2, "model.encoder.dropout": 0.5}' gives AllenNLP's two.

@@ -15,6 +15,8 @@ local lib = import 'ner_elmo.libsonnet';
   validation_data_path: std.extVar('NER_ELMO_CONLL_DEV'),
   test_data_path: std.extVar('NER_ELMO_CONLL_TEST'),
   evaluate_on_test: true,
+  datasets_for_vocab_creation: lib.datasets_for_vocab_creation,
+  vocabulary: lib.vocabulary(label_encoding='BIO'),
   model: {
     type: 'ner_simple_tagger',
     label_encoding: 'BIO',

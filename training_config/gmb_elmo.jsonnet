@@ -17,6 +17,8 @@ local csv = std.extVar('NER_ELMO_GMB_CSV');
   validation_data_path: csv + '#validation',
   test_data_path: csv + '#test',
   evaluate_on_test: true,
+  datasets_for_vocab_creation: lib.datasets_for_vocab_creation,
+  vocabulary: lib.vocabulary(label_encoding='BIOUL'),
   model: lib.crf_tagger(lib.embedders(), lib.bilstm(lib.embedding_dim())),
   data_loader: lib.data_loader(64),
   validation_data_loader: lib.validation_data_loader(),

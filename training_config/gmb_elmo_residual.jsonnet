@@ -16,6 +16,8 @@ local csv = std.extVar('NER_ELMO_GMB_CSV');
   validation_data_path: csv + '#validation',
   test_data_path: csv + '#test',
   evaluate_on_test: true,
+  datasets_for_vocab_creation: lib.datasets_for_vocab_creation,
+  vocabulary: lib.vocabulary(label_encoding='BIO'),
   model: {
     type: 'ner_simple_tagger',
     label_encoding: 'BIO',

@@ -14,6 +14,8 @@ local csv = std.extVar('NER_ELMO_GMB_CSV');
   validation_data_path: csv + '#validation',
   test_data_path: csv + '#test',
   evaluate_on_test: true,
+  datasets_for_vocab_creation: lib.datasets_for_vocab_creation,
+  vocabulary: lib.vocabulary(label_encoding=null),
   model: lib.crf_tagger(lib.embedders(elmo=false), lib.bilstm(lib.embedding_dim(elmo=false)), label_encoding=null),
   data_loader: lib.data_loader(64),
   validation_data_loader: lib.validation_data_loader(),

@@ -14,12 +14,29 @@ local env(name) = std.extVar(name);
     + (if chars then { token_characters: { type: 'characters', min_padding_length: 3 } } else {})
     + (if elmo then { elmo: { type: 'elmo_characters' } } else {}),
 
+  // The vocabularies (words, characters, labels) come from the training data alone: allennlp
+  // otherwise builds them from every file a config names, validation and test included, and the
+  // test score then leans on the test file's words. Each config sets
+  // datasets_for_vocab_creation: lib.datasets_for_vocab_creation. Then a word or a character
+  // the training data lacks maps to its namespace's unknown token (@@UNKNOWN@@), unless the word
+  // has a GloVe vector (glove_embedder), and a label it lacks (an entity type, a part-of-speech
+  // tag) is an error before training (ner_label_checked, below).
+  datasets_for_vocab_creation:: ['train'],
+  // allennlp's vocabulary from the data, plus every tag of label_encoding for each entity type the
+  // training data has (I-LOC even when no location there is three words long); null: the tags
+  // as they are (part of speech).
+  vocabulary(label_encoding):: { type: 'ner_tag_sets', label_encoding: label_encoding },
+
   // allennlp's 'embedding' whose pretrained_file, missing or unreachable, fails with a message
-  // naming NER_ELMO_GLOVE while the model is built.
+  // naming NER_ELMO_GLOVE while the model is built. pretrained_extension: the GloVe words the
+  // training data lacks join the vocabulary with their frozen vectors, so a word first seen in
+  // new text has its GloVe vector instead of the unknown word's; the training words' vectors
+  // are fine-tuned as before.
   glove_embedder():: {
     type: 'ner_embedding',
     embedding_dim: $.glove_dim,
     trainable: true,
+    pretrained_extension: true,
   } + (if env('NER_ELMO_GLOVE') == '' then {} else { pretrained_file: env('NER_ELMO_GLOVE') }),
 
   // ELMo as in Peters et al. 2018's NER model: frozen biLM, learned scalar mix, no layer norm.
@@ -113,10 +130,16 @@ local env(name) = std.extVar(name);
   // sentences, which cuts the BiLSTM's, CRF's and char-CNN's steps per batch (README, "Training
   // speed"). Override the size with -o '{"data_loader.batch_sampler.batch_size": 32}'.
   data_loader(batch_size=64):: {
+    type: 'ner_label_checked',
     batch_sampler: { type: 'bucket', batch_size: batch_size, sorting_keys: ['tokens'] },
   },
-  // Validation has no backward pass: bigger batches, sorted the same way.
+  // Validation has no backward pass: bigger batches, sorted the same way. allennlp reads the
+  // test data (evaluate_on_test) with this loader too. ner_label_checked: allennlp's
+  // multiprocess loader, which fails before training, naming the label and the file, when the
+  // data has a label the training data lacks (instead of a KeyError after the first epoch, or
+  // after the whole training for the test data).
   validation_data_loader(batch_size=256):: {
+    type: 'ner_label_checked',
     batch_sampler: { type: 'bucket', batch_size: batch_size, sorting_keys: ['tokens'], shuffle: false },
   },
 }
