@@ -104,11 +104,10 @@ def loaders(tmp_path: Path) -> Dict[str, Callable[[Path], object]]:
         ("trainer.callbacks.1.type", lambda config, value: config.update(trainer={"callbacks": [{"type": "tensorboard"}, {"type": value}]})),
     ],
 )
-def test_a_dotted_type_at_any_depth_is_refused_before_anything_runs(tmp_path, marker, where, place):
+def test_a_dotted_type_at_any_depth_is_refused_before_anything_runs(tmp_path, where, place):
     config = good_config()
     place(config, "os.system")
-    config_value = dict(config)
-    archive = archive_from(tmp_path / "run", config_value)
+    archive = archive_from(tmp_path / "run", config)
     with pytest.raises(UntrustedConfigError, match=rf"{where} is 'os\.system', a dotted import path"):
         load_archive_safely(archive)
 
@@ -213,7 +212,6 @@ def test_members_leaving_the_folder_are_refused_and_nothing_is_written(tmp_path,
     assert repr(expected) in str(raised.value) or repr("/" + expected) in str(raised.value)
     assert list(destination.iterdir()) == []  # nothing at all: not even the good members
     assert not (tmp_path / name).exists() and not (outside / name).exists()
-    assert not Path("/" + expected).exists() if expected.startswith(str(outside).lstrip("/")) else True
 
 
 # ------------------------------------------------------------------------------------------

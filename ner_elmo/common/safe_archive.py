@@ -181,12 +181,15 @@ def load_archive_safely(
     overrides: Union[str, Dict[str, Any]] = "",
     weights_file: Optional[str] = None,
     trust_archive: bool = False,
+    source: Optional[str] = None,
 ) -> Archive:
     """
     allennlp's `load_archive` (same arguments and result) with the checks of this module:
     safe extraction, registered types only (unless `trust_archive`), weights as data only.
+    `source` names the archive in errors (default: `archive_file`; give the original name
+    when `archive_file` is a directory `serialization_directory` extracted).
     """
-    source = str(archive_file)
+    source = source or str(archive_file)
     with serialization_directory(archive_file) as directory:
         config = read_config(os.path.join(directory, CONFIG_NAME), overrides, f"{source} ({CONFIG_NAME})")
         if not trust_archive:

@@ -245,7 +245,7 @@ def create_app(
             for key in INPUT_KEYS:
                 item = value.get(key)
                 if isinstance(item, str):
-                    size = len(item)
+                    size, at_least = len(item), ""
                 elif key == "tokens" and isinstance(item, list):
                     # Each token takes at least a character and a space: a long list is over at once.
                     size, at_least = 2 * len(item) - 1, "at least "
@@ -258,7 +258,7 @@ def create_app(
                     raise _Refusal(
                         413,
                         "text_too_large",
-                        f"{where}{key!r} has {at_least if key == 'tokens' else ''}{size} characters, more than the limit of "
+                        f"{where}{key!r} has {at_least}{size} characters, more than the limit of "
                         f"{config.max_text_chars} (--max-text-chars)",
                     )
 

@@ -21,7 +21,7 @@ from allennlp.common.file_utils import cached_path
 from allennlp.common.params import parse_overrides
 from allennlp.predictors import Predictor
 
-from ner_elmo.common.safe_archive import load_archive_safely
+from ner_elmo.common.safe_archive import load_archive_safely, serialization_directory
 from ner_elmo.predictors.ner_predictor import NerPredictor
 
 logger = logging.getLogger(__name__)
@@ -96,18 +96,21 @@ def load_serving_predictor(
     `overrides` (a JSON(net) string, as `-o`) apply after the service's own, so a user can still
     ask for a cache. `batch_size` is the predictor's sentences per forward pass.
     """
-    merged = serving_overrides(archived_config(archive_file))
-    if overrides.strip():
-        merged.update(parse_overrides(overrides))
     arguments = dict(predictor_args or {})
     arguments.setdefault("batch_size", batch_size)
-    archive = load_archive_safely(
-        archive_file,
-        cuda_device=cuda_device,
-        overrides=merged,
-        weights_file=weights_file,
-        trust_archive=trust_archive,
-    )
+    # Extracted once: the serving overrides are read from the same directory that is loaded.
+    with serialization_directory(archive_file) as directory:
+        merged = serving_overrides(archived_config(directory))
+        if overrides.strip():
+            merged.update(parse_overrides(overrides))
+        archive = load_archive_safely(
+            directory,
+            cuda_device=cuda_device,
+            overrides=merged,
+            weights_file=weights_file,
+            trust_archive=trust_archive,
+            source=str(archive_file),
+        )
     predictor = Predictor.from_archive(archive, "ner", dataset_reader_to_load="validation", extra_args=arguments)
     caches = activation_caches(predictor._model)
     if caches:
