@@ -110,7 +110,7 @@ def check_vocabulary(sources: List[str], allowed: bool, where: str) -> None:
 
 def planned_config(config: str, settings: Dict[str, Any]) -> Dict[str, Any]:
     """`config` with the overrides `allennlp train` will be given, as it will read it."""
-    import ner_elmo  # noqa: F401  (fills in the configs' environment variables, as allennlp's import of it does)
+    import ner_elmo.plugin  # noqa: F401  (fills in the configs' environment variables, as allennlp's import of it does)
     from allennlp.common import Params
 
     return Params.from_file(config, json.dumps(settings)).as_dict(quiet=True)

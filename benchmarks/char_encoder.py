@@ -15,7 +15,7 @@ import time
 
 import torch
 
-import ner_elmo  # noqa: F401  (registers distinct_character_encoding)
+import ner_elmo.plugin  # noqa: F401  (registers distinct_character_encoding)
 from allennlp.common import Params
 from allennlp.modules.token_embedders import TokenEmbedder
 

@@ -29,7 +29,7 @@ from allennlp.common import Params
 from allennlp.data import Vocabulary
 from allennlp.models import Model
 
-import ner_elmo  # noqa: F401  (registers the "ner" predictor)
+import ner_elmo.plugin  # noqa: F401  (registers the "ner" predictor)
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
 from ner_elmo.data.text_segmentation import TextSegmenter, blank_english
 from ner_elmo.predictors.ner_predictor import NerPredictor

@@ -34,7 +34,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # allennlp's progress bars would bur
 import _jsonnet  # noqa: E402
 import torch  # noqa: E402
 
-import ner_elmo  # noqa: E402,F401  (registers the components)
+import ner_elmo.plugin  # noqa: E402,F401  (registers the components)
 from allennlp.commands.train import train_model  # noqa: E402
 from allennlp.common import Params  # noqa: E402
 from allennlp.training.callbacks import TrainerCallback  # noqa: E402

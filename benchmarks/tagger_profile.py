@@ -23,7 +23,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import torch  # noqa: E402
 
-import ner_elmo  # noqa: E402,F401  (registers the components)
+import ner_elmo.plugin  # noqa: E402,F401  (registers the components)
 from allennlp.common import Params  # noqa: E402
 from allennlp.data import DatasetReader, Vocabulary  # noqa: E402
 from allennlp.data.data_loaders import MultiProcessDataLoader  # noqa: E402

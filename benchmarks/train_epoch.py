@@ -43,7 +43,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import numpy
 import torch
 
-import ner_elmo  # noqa: F401  (registers the components)
+import ner_elmo.plugin  # noqa: F401  (registers the components)
 from allennlp.common import Params
 from allennlp.data import DatasetReader, Vocabulary
 from allennlp.data.data_loaders import SimpleDataLoader

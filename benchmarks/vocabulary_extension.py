@@ -93,7 +93,7 @@ def load_step(args) -> Dict[str, Any]:
 
     import torch
 
-    import ner_elmo  # noqa: F401  (registers the components)
+    import ner_elmo.plugin  # noqa: F401  (registers the components)
     from ner_elmo.common.safe_archive import load_archive_safely
     from ner_elmo.data.text_segmentation import TextSegmenter
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-import ner_elmo  # noqa: F401  (registers every component, as `allennlp` does through .allennlp_plugins)
+import ner_elmo.plugin  # noqa: F401  (registers every component, as `allennlp` does through .allennlp_plugins)
 
 # Property tests: local runs explore new examples every time; CI (HYPOTHESIS_PROFILE=ci, set by
 # .ci/run) draws the same examples on every run, so a red CI is always reproducible.

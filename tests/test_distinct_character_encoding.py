@@ -7,7 +7,7 @@ import torch
 from allennlp.common import Params
 from allennlp.modules.token_embedders import TokenEmbedder
 
-import ner_elmo  # noqa: F401  (registers the embedder)
+import ner_elmo.plugin  # noqa: F401  (registers the embedder)
 
 # Gradients of a repeated word are summed in another order (index_add against the convolution's
 # own reduction over rows).

@@ -9,7 +9,7 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.moving_average import ExponentialMovingAverage, MovingAverage
 
-import ner_elmo  # noqa: F401  (registers ner_exponential)
+import ner_elmo.plugin  # noqa: F401  (registers ner_exponential)
 from ner_elmo.training.moving_averages.resumable_exponential import ResumableExponentialMovingAverage
 
 

@@ -189,6 +189,8 @@ def load_archive_safely(
     `source` names the archive in errors (default: `archive_file`; give the original name
     when `archive_file` is a directory `serialization_directory` extracted).
     """
+    import ner_elmo.plugin  # noqa: F401  (the registered names the check allows)
+
     source = source or str(archive_file)
     with serialization_directory(archive_file) as directory:
         config = read_config(os.path.join(directory, CONFIG_NAME), overrides, f"{source} ({CONFIG_NAME})")

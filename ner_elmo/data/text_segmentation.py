@@ -32,11 +32,11 @@ import re
 import unicodedata
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-import spacy
-from spacy.lang.char_classes import HYPHENS
-from spacy.language import Language
-from spacy.tokens import Doc
-from spacy.util import compile_infix_regex
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # spaCy is imported when text is first tokenized: pre-tokenized input never needs it
+    from spacy.language import Language
+    from spacy.tokens import Doc
 
 # A line holding only whitespace between two line breaks (\n, \r\n or \r), or U+2029.
 _LINE_BREAK = r"(?:\r\n|\r(?!\n)|\n)"
@@ -60,11 +60,15 @@ class TextToken(NamedTuple):
 
 
 @functools.lru_cache(maxsize=None)
-def blank_english() -> Language:
+def blank_english() -> "Language":
     """
     spaCy's blank English pipeline with a sentencizer and CoNLL-like hyphen handling, built once
     per process. Needs no download.
     """
+    import spacy
+    from spacy.lang.char_classes import HYPHENS
+    from spacy.util import compile_infix_regex
+
     nlp = spacy.blank("en")
     infixes = []
     for rule in nlp.Defaults.infixes:
@@ -178,8 +182,10 @@ class TextSegmenter:
         """All tokens of `text`, in order."""
         return [token for piece in self.sentence_pieces(text) for token in piece]
 
-    def _make_doc(self, text: str) -> Doc:
+    def _make_doc(self, text: str) -> "Doc":
         """spaCy's tokens of `text`, with runs over `max_run_chars` cut first (linear time)."""
+        from spacy.tokens import Doc
+
         nlp = blank_english()
         runs = list(self._long_run.finditer(text))
         if not runs:

@@ -13,6 +13,35 @@ import numpy
 import torch
 
 
+# allennlp scores forbidden transitions with this value rather than -inf; using the same number
+# keeps decoded paths and their scores identical to the stock decoder.
+FORBIDDEN = -10000.0
+
+
+def constrained_transitions(
+    transitions: torch.Tensor,
+    constraint_mask: torch.Tensor,
+    start_transitions: Optional[torch.Tensor] = None,
+    end_transitions: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    The transition, start and end scores of allennlp's `ConditionalRandomField` (its
+    `transitions`, `_constraint_mask` `(tags + 2, tags + 2)`, and its start and end scores when
+    it has them, else zeros) with every forbidden one set to `FORBIDDEN`, as its decoder sees
+    them.
+    """
+    num_tags = transitions.size(0)
+    allowed = constraint_mask.detach().bool()
+    forbidden = torch.tensor(FORBIDDEN, dtype=transitions.dtype, device=transitions.device)
+    scores = torch.where(allowed[:num_tags, :num_tags], transitions.detach(), forbidden)
+    zeros = torch.zeros(num_tags, dtype=transitions.dtype, device=transitions.device)
+    start = zeros if start_transitions is None else start_transitions.detach()
+    end = zeros if end_transitions is None else end_transitions.detach()
+    start = torch.where(allowed[num_tags, :num_tags], start, forbidden)
+    end = torch.where(allowed[:num_tags, num_tags + 1], end, forbidden)
+    return scores, start, end
+
+
 def viterbi_decode_batch(
     logits: torch.Tensor,
     mask: torch.Tensor,

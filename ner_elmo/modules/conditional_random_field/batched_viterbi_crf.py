@@ -4,11 +4,20 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 
-from ner_elmo.modules.viterbi import paths_to_lists, viterbi_decode_batch
+from ner_elmo.modules.viterbi import FORBIDDEN as _FORBIDDEN
+from ner_elmo.modules.viterbi import constrained_transitions, paths_to_lists, viterbi_decode_batch
 
-# allennlp scores forbidden transitions with this value rather than -inf; using the same number
-# keeps decoded paths and their scores identical to the stock decoder.
-_FORBIDDEN = -10000.0
+
+def crf_scores(crf: ConditionalRandomField) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An allennlp CRF's transition, start and end scores as its decoder sees them
+    (`ner_elmo.modules.viterbi.constrained_transitions`)."""
+    with_ends = crf.include_start_end_transitions
+    return constrained_transitions(
+        crf.transitions,
+        crf._constraint_mask,
+        crf.start_transitions if with_ends else None,
+        crf.end_transitions if with_ends else None,
+    )
 
 
 class BatchedViterbiConditionalRandomField(ConditionalRandomField):
@@ -21,17 +30,7 @@ class BatchedViterbiConditionalRandomField(ConditionalRandomField):
 
     def effective_transitions(self):
         """Transition, start and end scores with the constraint mask applied, as stock decodes."""
-        num_tags = self.num_tags
-        allowed = self._constraint_mask.detach().bool()
-        forbidden = torch.tensor(_FORBIDDEN, device=self.transitions.device)
-        transitions = torch.where(allowed[:num_tags, :num_tags], self.transitions.detach(), forbidden)
-        if self.include_start_end_transitions:
-            start, end = self.start_transitions.detach(), self.end_transitions.detach()
-        else:
-            start = end = torch.zeros(num_tags, device=self.transitions.device)
-        start = torch.where(allowed[num_tags, :num_tags], start, forbidden)
-        end = torch.where(allowed[:num_tags, num_tags + 1], end, forbidden)
-        return transitions, start, end
+        return crf_scores(self)
 
     def sentence_boundary_scores(
         self, logits: torch.Tensor, sentence_lengths: Sequence[Optional[Sequence[int]]]

@@ -1,37 +1,18 @@
-import torch
 from allennlp.modules.seq2seq_encoders import Seq2SeqEncoder
 
+from ner_elmo.modules.bilstm import FusedBiLstm, reverse_within_lengths
 
-def reverse_within_lengths(mask: torch.BoolTensor) -> torch.LongTensor:
-    """
-    `(batch, steps)` time indices that reverse each sequence's first `length` steps and keep its
-    padding in place. The map is its own inverse, so one index both reverses and restores.
-    """
-    steps = torch.arange(mask.size(1), device=mask.device).unsqueeze(0)
-    lengths = mask.sum(1, keepdim=True)
-    return torch.where(steps < lengths, lengths - 1 - steps, steps)
-
-
-def _take_steps(sequences: torch.Tensor, index: torch.LongTensor) -> torch.Tensor:
-    return sequences.gather(1, index.unsqueeze(2).expand(-1, -1, sequences.size(2)))
+__all__ = ["FusedBiLstmEncoder", "reverse_within_lengths"]
 
 
 @Seq2SeqEncoder.register("fused_bilstm")
-class FusedBiLstmEncoder(Seq2SeqEncoder):
+class FusedBiLstmEncoder(FusedBiLstm, Seq2SeqEncoder):
     """
-    A stacked bidirectional LSTM that computes exactly what allennlp's `lstm` encoder (a
-    `torch.nn.LSTM` over packed sequences) computes, but runs each direction of each layer as one
-    call on the padded batch. On a CPU that call is oneDNN's fused LSTM, forward and backward;
-    on a GPU it is cuDNN's. PyTorch's packed CPU LSTM instead runs step by step, and its backward
-    zero-fills a whole-batch gradient for every step (quadratic in the sentence length); it was
-    most of a training step's time (README, "Training speed").
-
-    Padding is handled without packing: the forward direction reads padding only after a
-    sequence's last token, and the backward direction reads each sequence reversed within its own
-    length, so its padding also comes last. Outputs at padded positions are zero, as allennlp's.
-
-    The parameters are a `torch.nn.LSTM`'s under the same name as allennlp's `lstm` encoder
-    (`_module.weight_ih_l0`, ...), so a model trained with either loads into the other.
+    `ner_elmo.modules.bilstm.FusedBiLstm` as an allennlp `Seq2SeqEncoder`: a stacked bidirectional
+    LSTM that computes exactly what allennlp's `lstm` encoder computes, each direction of each
+    layer one fused call on the padded batch (oneDNN on a CPU, cuDNN on a GPU) instead of
+    PyTorch's step-by-step packed LSTM. The parameters have the names of allennlp's `lstm`
+    encoder, so a model trained with either loads into the other.
 
     Registered as a `Seq2SeqEncoder` with name "fused_bilstm".
 
@@ -46,37 +27,3 @@ class FusedBiLstmEncoder(Seq2SeqEncoder):
     dropout : `float`, optional (default = `0.0`)
         Dropout on each layer's output except the last, as `torch.nn.LSTM` applies it.
     """
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> None:
-        super().__init__()
-        self._module = torch.nn.LSTM(
-            input_size, hidden_size, num_layers=num_layers, dropout=dropout, bidirectional=True, batch_first=True
-        )
-
-    def forward(self, inputs: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
-        lstm = self._module
-        reverse = reverse_within_lengths(mask)
-        initial = inputs.new_zeros(1, inputs.size(0), lstm.hidden_size)
-        layer_input = inputs
-        for layer in range(lstm.num_layers):
-            if layer > 0:
-                layer_input = torch.nn.functional.dropout(layer_input, lstm.dropout, self.training)
-            outputs = []
-            for suffix, index in (("", None), ("_reverse", reverse)):
-                weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-                direction_input = layer_input if index is None else _take_steps(layer_input, index)
-                output, _, _ = torch.lstm(
-                    direction_input, (initial, initial), weights, True, 1, 0.0, self.training, False, True
-                )
-                outputs.append(output if index is None else _take_steps(output, index))
-            layer_input = torch.cat(outputs, dim=2)
-        return layer_input * mask.unsqueeze(2).to(layer_input.dtype)
-
-    def get_input_dim(self) -> int:
-        return self._module.input_size
-
-    def get_output_dim(self) -> int:
-        return 2 * self._module.hidden_size
-
-    def is_bidirectional(self) -> bool:
-        return True

@@ -1,5 +1,8 @@
 import torch
+from allennlp.modules.seq2vec_encoders import CnnEncoder
 from allennlp.modules.token_embedders import TokenCharactersEncoder, TokenEmbedder
+
+from ner_elmo.modules.char_cnn import cnn_word_encodings, distinct_word_encodings
 
 
 @TokenEmbedder.register("distinct_character_encoding")
@@ -12,6 +15,9 @@ class DistinctTokenCharactersEncoder(TokenCharactersEncoder):
     encodings are then copied to every token. Outputs equal `character_encoding`'s with the same
     weights (up to float32 summation order in the gradients of repeated words), and the
     parameters have the same names, so archives of either load into the other.
+
+    A `cnn` encoder runs as `ner_elmo.modules.char_cnn.cnn_word_encodings`, the computation the
+    torch-only runtime runs; another encoder runs as itself.
 
     Dropout (`dropout`) is applied after the copy, so each token still draws its own mask.
 
@@ -28,9 +34,14 @@ class DistinctTokenCharactersEncoder(TokenCharactersEncoder):
     """
 
     def forward(self, token_characters: torch.Tensor) -> torch.Tensor:
-        rows = token_characters.reshape(-1, token_characters.size(-1))
-        # `index` maps each token to its distinct row; identical rows give identical encodings.
-        distinct, index = torch.unique(rows, dim=0, return_inverse=True)
+        return self._dropout(distinct_word_encodings(token_characters, self._encode_words))
+
+    def _encode_words(self, characters: torch.Tensor) -> torch.Tensor:
         # The TimeDistributed wrappers' modules, applied to (distinct words, characters) directly.
-        encoded = self._encoder._module(self._embedding._module(distinct), distinct != 0)
-        return self._dropout(encoded.index_select(0, index).view(*token_characters.shape[:-1], -1))
+        embedded = self._embedding._module(characters)
+        encoder = self._encoder._module
+        if type(encoder) is CnnEncoder:
+            return cnn_word_encodings(
+                embedded, characters != 0, encoder._convolution_layers, encoder._activation, encoder.projection_layer
+            )
+        return encoder(embedded, characters != 0)

@@ -1,0 +1,192 @@
+"""
+A confidence for every predicted entity: the probability, under the tagger's own distribution
+over tag sequences, that the span is an entity of that type.
+
+For a CRF this is exact: the forward-backward pass (`crf_forward_backward`, batched, with the
+constrained transitions the decoder uses, so forbidden sequences have no weight) gives, for
+every position, the log-sum of the scores of all prefixes ending in each tag (`alpha`) and of all
+suffixes starting after it (`beta`). The entity `(X, i, j)` exists in a tag sequence exactly when
+a chunk of type X starts at token i (given the tag before it), every tag up to j - 1 continues it,
+and the chunk closes before token j (given the tag at j, or the sentence end). Which tag pairs
+start, continue and close a chunk is read from `ner_elmo.data.tag_schemes.to_spans` (conlleval's
+reading, the one the predictor's entities come from), so the event and the entity agree in every
+scheme (IOB1, BIO, BIOUL, BIOES). Its probability is a small forward pass over the span that
+allows only those pairs (`EntityScorer.probability`): one entity costs a few (tags x tags)
+operations.
+
+For a softmax tagger (no transitions) the same computation runs with each token's own
+distribution as `alpha`, no transitions and `beta = 0`: the probability of the event if the
+tokens' tags were independent, which is how that model predicts them.
+
+Only torch and numpy (no allennlp): the allennlp `ner` predictor and the torch-only runtime
+call it alike.
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+
+from ner_elmo.data.tag_schemes import to_spans
+
+_NEG = -numpy.inf
+
+
+def crf_forward_backward(
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    transitions: torch.Tensor,
+    start: Optional[torch.Tensor] = None,
+    end: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    `(alpha, beta, log_z)` of a linear-chain CRF for a batch, in float64.
+
+    `logits` `(batch, time, tags)`, `mask` `(batch, time)` a prefix of `True`s per row,
+    `transitions[i, j]` the score of tag i followed by tag j, `start`/`end` `(tags,)`.
+    `alpha[b, t, k]`: log-sum of the scores of all tag sequences of positions `0..t` ending in
+    k (its emission included); `beta[b, t, k]`: log-sum over the continuations after `t` from k
+    (the end score included); `log_z[b]`: the log partition function. Positions past a row's
+    length hold zeros.
+    """
+    logits = logits.detach().double()
+    batch, steps, tags = logits.shape
+    transitions = transitions.detach().double().to(logits.device)
+    start = torch.zeros(tags, dtype=torch.float64, device=logits.device) if start is None else start.detach().double()
+    end = torch.zeros(tags, dtype=torch.float64, device=logits.device) if end is None else end.detach().double()
+    mask = mask.bool().to(logits.device)
+    lengths = mask.sum(dim=1)
+    alpha = logits.new_zeros(batch, steps, tags)
+    beta = logits.new_zeros(batch, steps, tags)
+    if steps == 0:
+        return alpha, beta, logits.new_zeros(batch)
+    current = logits[:, 0] + start
+    alpha[:, 0] = current
+    for t in range(1, steps):
+        step = torch.logsumexp(current.unsqueeze(2) + transitions, dim=1) + logits[:, t]
+        current = torch.where(mask[:, t : t + 1], step, current)
+        alpha[:, t] = step
+    # `current` now holds each row's alpha at its last token.
+    log_z = torch.logsumexp(current + end, dim=1)
+    following = end.expand(batch, tags).clone()  # beta at the position each row is at
+    last = (lengths - 1).clamp(min=0)
+    for t in range(steps - 1, -1, -1):
+        at_end = (last == t).unsqueeze(1)
+        inside = (t < last).unsqueeze(1)
+        if t + 1 < steps:
+            step = torch.logsumexp(transitions + (logits[:, t + 1] + following).unsqueeze(1), dim=2)
+        else:
+            step = following
+        following = torch.where(at_end, end.expand(batch, tags), torch.where(inside, step, following))
+        beta[:, t] = following
+    positions = torch.arange(steps, device=logits.device).unsqueeze(0)
+    padding = (positions >= lengths.unsqueeze(1)).unsqueeze(2)
+    return alpha.masked_fill(padding, 0.0), beta.masked_fill(padding, 0.0), log_z
+
+
+class SentenceScores:
+    """
+    One sentence's forward-backward quantities, as numpy float64 arrays: `alpha`, `beta`,
+    `emissions` `(length, tags)`, `transitions` `(tags, tags)`, `start`, `end` `(tags,)` and
+    `log_z`.
+    """
+
+    def __init__(self, alpha, beta, emissions, transitions, start, end, log_z: float) -> None:
+        self.alpha = alpha
+        self.beta = beta
+        self.emissions = emissions
+        self.transitions = transitions
+        self.start = start
+        self.end = end
+        self.log_z = log_z
+
+    @classmethod
+    def batch_from_crf(cls, logits, mask, transitions, start=None, end=None) -> List["SentenceScores"]:
+        """Each row's scores under a CRF (see `crf_forward_backward`)."""
+        alpha, beta, log_z = crf_forward_backward(logits, mask, transitions, start, end)
+        tags = logits.size(-1)
+        transitions = transitions.detach().double().cpu().numpy()
+        start = numpy.zeros(tags) if start is None else start.detach().double().cpu().numpy()
+        end = numpy.zeros(tags) if end is None else end.detach().double().cpu().numpy()
+        lengths = mask.bool().sum(dim=1).tolist()
+        alpha, beta = alpha.cpu().numpy(), beta.cpu().numpy()
+        emissions = logits.detach().double().cpu().numpy()
+        return [
+            cls(alpha[row, :length], beta[row, :length], emissions[row, :length], transitions, start, end, float(z))
+            for row, (length, z) in enumerate(zip(lengths, log_z.tolist()))
+        ]
+
+    @classmethod
+    def from_probabilities(cls, probabilities) -> "SentenceScores":
+        """A softmax tagger's sentence from its `(length, tags)` per-token probabilities."""
+        probabilities = numpy.asarray(probabilities, dtype=numpy.float64)
+        with numpy.errstate(divide="ignore"):
+            log_q = numpy.log(probabilities)
+        tags = probabilities.shape[-1]
+        zeros = numpy.zeros(tags)
+        return cls(log_q, numpy.zeros_like(log_q), log_q, numpy.zeros((tags, tags)), zeros, zeros, 0.0)
+
+
+class EntityScorer:
+    """
+    The probability of each predicted entity (see the module docstring) for a tagger whose tags
+    are `labels` (index -> tag) in `scheme`.
+    """
+
+    def __init__(self, labels: Sequence[str], scheme: str) -> None:
+        self.labels = list(labels)
+        self.scheme = scheme
+        count = len(self.labels)
+        self._type = [_chunk_type(label) for label in self.labels]
+        # [p, k]: a chunk starts at k after p (row `count`: k is the first token).
+        self._starts = numpy.zeros((count + 1, count), dtype=bool)
+        # [p, k]: k continues p's chunk.
+        self._continues = numpy.zeros((count, count), dtype=bool)
+        # [k, n]: k's chunk closes before n (column `count`: the sentence ends after k).
+        self._closes = numpy.zeros((count, count + 1), dtype=bool)
+        for k, tag in enumerate(self.labels):
+            spans = to_spans([tag], scheme)
+            self._starts[count, k] = bool(spans)
+            self._closes[k, count] = bool(spans)
+            for p, previous in enumerate(self.labels):
+                spans = to_spans([previous, tag], scheme)
+                starts = any(span_start == 1 for _, span_start, _ in spans)
+                closes = any(span_start == 0 and span_end == 1 for _, span_start, span_end in spans)
+                self._starts[p, k] = starts
+                self._closes[p, k] = closes
+                self._continues[p, k] = any(span == (spans[0][0], 0, 2) for span in spans)
+
+    def probability(self, scores: SentenceScores, label: str, start: int, end: int) -> float:
+        """The probability that tokens `[start, end)` of the sentence are one `label` entity."""
+        of_type = numpy.array([chunk_type == label for chunk_type in self._type])
+        forbidden = numpy.where(of_type, 0.0, _NEG)
+        if start == 0:
+            first = scores.start + scores.emissions[0]
+            first = numpy.where(self._starts[-1], first, _NEG)
+        else:
+            entering = scores.alpha[start - 1][:, None] + scores.transitions
+            entering = numpy.where(self._starts[:-1], entering, _NEG)
+            first = _logsumexp(entering, axis=0) + scores.emissions[start]
+        current = first + forbidden
+        for t in range(start + 1, end):
+            moving = numpy.where(self._continues, current[:, None] + scores.transitions, _NEG)
+            current = _logsumexp(moving, axis=0) + scores.emissions[t] + forbidden
+        if end == len(scores.emissions):
+            closing = numpy.where(self._closes[:, -1], current + scores.end, _NEG)
+            total = _logsumexp(closing, axis=0)
+        else:
+            after = scores.emissions[end] + scores.beta[end]
+            closing = current[:, None] + scores.transitions + after[None, :]
+            total = _logsumexp(numpy.where(self._closes[:, :-1], closing, _NEG).ravel(), axis=0)
+        return float(min(1.0, max(0.0, numpy.exp(total - scores.log_z))))
+
+
+def _chunk_type(tag: str) -> Optional[str]:
+    return None if tag == "O" or "-" not in tag else tag.split("-", 1)[1]
+
+
+def _logsumexp(values: numpy.ndarray, axis: int):
+    peak = numpy.max(values, axis=axis, keepdims=True)
+    safe = numpy.where(numpy.isfinite(peak), peak, 0.0)
+    with numpy.errstate(divide="ignore"):
+        summed = numpy.log(numpy.sum(numpy.exp(values - safe), axis=axis, keepdims=True)) + safe
+    return numpy.squeeze(summed, axis=axis)
