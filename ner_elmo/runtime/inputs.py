@@ -124,6 +124,16 @@ class InputReader:
         self._max_json_depth = max_json_depth
         self._segmenter = TextSegmenter(max_sentence_tokens=max_sentence_tokens, max_run_chars=max_run_chars)
 
+    def settings(self) -> Dict[str, Any]:
+        """The constructor's arguments, as a bundle's config.json records them."""
+        return {
+            "max_sentence_tokens": self._max_sentence_tokens,
+            "max_token_chars": self._max_token_chars,
+            "max_run_chars": self._segmenter.max_run_chars,
+            "max_text_chars": self._max_text_chars,
+            "max_json_depth": self._max_json_depth,
+        }
+
     def model_text(self, token: TextToken) -> str:
         """What the model reads of a token: at most `max_token_chars` leading characters, a lone
         surrogate replaced (the output keeps the whole token)."""

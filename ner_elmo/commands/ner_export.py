@@ -1,0 +1,287 @@
+"""
+`allennlp ner-export ARCHIVE OUT_DIR`: a trained tagger as a bundle (`ner_elmo.runtime.bundle`)
+that `ner_elmo.load` runs with torch alone.
+"""
+import argparse
+import datetime
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from allennlp.commands.subcommand import Subcommand
+from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenCharactersIndexer
+from allennlp.models import Model
+from allennlp.models.simple_tagger import SimpleTagger
+from allennlp.modules.seq2seq_encoders import PassThroughEncoder, PytorchSeq2SeqWrapper
+from allennlp.modules.seq2vec_encoders import CnnEncoder
+from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
+from allennlp.modules.token_embedders import Embedding, TokenCharactersEncoder
+from allennlp_models.tagging.models.crf_tagger import CrfTagger
+
+import ner_elmo
+from ner_elmo.common.atomic_write import atomic_directory
+from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archive_safely
+from ner_elmo.modules.bilstm import FusedBiLstm, ResidualBiLstm
+from ner_elmo.predictors.ner_predictor import NerPredictor
+from ner_elmo.runtime import bundle
+
+logger = logging.getLogger(__name__)
+
+
+class ExportError(ValueError):
+    """An archive whose model the bundle cannot hold: the message names the component."""
+
+
+@Subcommand.register("ner-export")
+class NerExport(Subcommand):
+    """
+    Writes a trained tagger's archive as a bundle directory: weights in safetensors, the
+    vocabularies (GloVe extension included) and labels as JSON, one `config.json` with the
+    architecture, the tokenizer's settings, the label encoding, the project version and each
+    file's SHA-256, and a generated `MODEL_CARD.md`. `ner_elmo.load(OUT_DIR)` then tags with
+    torch alone, exactly as the archive's `ner` predictor does. The directory is written whole
+    or not at all, and replaces what `OUT_DIR` held.
+    """
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        description = "Export a trained NER model archive as a torch-only bundle directory."
+        subparser = parser.add_parser(self.name, description=description, help=description)
+        subparser.add_argument("archive_file", type=str, help="the model.tar.gz to export")
+        subparser.add_argument("output_dir", type=str, help="the bundle directory to write")
+        add_trust_archive_argument(subparser)
+        subparser.set_defaults(func=_run)
+        return subparser
+
+
+def _run(args: argparse.Namespace) -> None:
+    path = export_bundle(args.archive_file, args.output_dir, trust_archive=args.trust_archive)
+    print(f"wrote {path}")
+
+
+def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = False) -> Path:
+    """Writes the bundle of `archive_file` to `output_dir` (see `NerExport`); returns its path."""
+    archive = load_archive_safely(archive_file, trust_archive=trust_archive)
+    predictor = NerPredictor(archive.model, archive.dataset_reader)
+    spec, weights, namespaces = describe(archive.model, archive.dataset_reader, predictor.label_encoding, archive_file)
+    vocab = archive.model.vocab
+    vocabulary = {
+        namespace: [vocab.get_token_from_index(index, namespace) for index in range(vocab.get_vocab_size(namespace))]
+        for namespace in namespaces
+    }
+    config: Dict[str, Any] = {
+        "format": bundle.FORMAT,
+        "format_version": bundle.FORMAT_VERSION,
+        "ner_elmo_version": ner_elmo.__version__,
+        "model": spec,
+        "inputs": predictor._inputs.settings(),
+    }
+    destination = Path(output_dir)
+    with atomic_directory(destination) as temporary:
+        temporary = Path(temporary)
+        temporary.mkdir(parents=True)
+        from safetensors.torch import save_file
+
+        save_file({name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}, str(temporary / bundle.WEIGHTS_NAME))
+        (temporary / bundle.VOCABULARY_NAME).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
+        card = model_card(archive, archive_file, spec, vocabulary, output_dir)
+        (temporary / bundle.MODEL_CARD_NAME).write_text(card, encoding="utf-8")
+        config["files"] = {
+            name: bundle.sha256(temporary / name)
+            for name in (bundle.WEIGHTS_NAME, bundle.VOCABULARY_NAME, bundle.MODEL_CARD_NAME)
+        }
+        (temporary / bundle.CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return destination
+
+
+def describe(model: Model, reader, label_encoding: str, source: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], List[str]]:
+    """The bundle's architecture ("model" of config.json), its weights under the runtime's names
+    (`ner_elmo.runtime.network`), and the vocabulary namespaces it reads."""
+    if isinstance(model, CrfTagger):
+        tagger = "crf"
+        if model._feedforward is not None:
+            raise ExportError(f"{source}: model.feedforward cannot be exported (a crf_tagger without one can)")
+    elif isinstance(model, SimpleTagger):
+        tagger = "softmax"
+    else:
+        raise ExportError(f"{source}: model type {type(model).__name__} cannot be exported (crf_tagger or simple_tagger taggers can)")
+    embedder = model.text_field_embedder
+    if type(embedder) is not BasicTextFieldEmbedder:
+        raise ExportError(f"{source}: model.text_field_embedder {type(embedder).__name__} cannot be exported (basic can)")
+    indexers = reader._token_indexers
+    weights: Dict[str, torch.Tensor] = {}
+    inputs, namespaces = [], []
+    for key in embedder._ordered_embedder_keys:
+        if key not in indexers:
+            raise ExportError(f"{source}: the dataset reader has no token indexer {key!r} for the embedder of that name")
+        item = _input(key, indexers[key], embedder._token_embedders[key], weights, source)
+        inputs.append(item)
+        namespaces.append(item["namespace"])
+    encoder_spec = _encoder(model.encoder, weights, source)
+    projection = model.tag_projection_layer._module
+    weights["projection.weight"], weights["projection.bias"] = projection.weight, projection.bias
+    spec: Dict[str, Any] = {
+        "tagger": tagger,
+        "label_encoding": label_encoding,
+        "label_namespace": model.label_namespace,
+        "num_tags": model.num_tags if tagger == "crf" else model.num_classes,
+        "inputs": inputs,
+        "encoder": encoder_spec,
+        "encoder_output_dim": projection.in_features,
+    }
+    if tagger == "crf":
+        crf = model.crf
+        spec["crf"] = {"include_start_end_transitions": bool(crf.include_start_end_transitions)}
+        weights["crf.transitions"] = crf.transitions
+        weights["crf.constraint_mask"] = crf._constraint_mask
+        if crf.include_start_end_transitions:
+            weights["crf.start"], weights["crf.end"] = crf.start_transitions, crf.end_transitions
+    namespaces.append(model.label_namespace)
+    return spec, weights, namespaces
+
+
+def _input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], source: str) -> Dict[str, Any]:
+    where = f"{source}: model.text_field_embedder.token_embedders.{key}"
+    if getattr(indexer, "_start_tokens", None) or getattr(indexer, "_end_tokens", None):
+        raise ExportError(f"{source}: token indexer {key!r} adds start or end tokens, which a bundle cannot hold")
+    if type(indexer) is SingleIdTokenIndexer:
+        if not isinstance(token_embedder, Embedding):
+            raise ExportError(f"{where}: {type(token_embedder).__name__} cannot be exported for a single_id indexer")
+        if token_embedder._projection is not None or token_embedder.max_norm is not None:
+            raise ExportError(f"{where}: an embedding with a projection or max_norm cannot be exported")
+        if indexer._feature_name != "text":
+            raise ExportError(f"{source}: token indexer {key!r} reads the token's {indexer._feature_name!r}, not its text")
+        table = token_embedder.weight
+        extension = getattr(token_embedder, "extension", None)
+        if extension is not None and len(extension):
+            table = torch.cat([table, extension])  # the GloVe words the training data lacked
+        weights[f"inputs.{key}.weight"] = table
+        return {
+            "key": key,
+            "indexer": "single_id",
+            "namespace": indexer.namespace,
+            "lowercase_tokens": bool(indexer.lowercase_tokens),
+            "embedder": {"type": "embedding", "embedding_dim": table.size(1)},
+        }
+    if type(indexer) is TokenCharactersIndexer:
+        tokenizer = indexer._character_tokenizer
+        if tokenizer._byte_encoding is not None or tokenizer._lowercase_characters or tokenizer._start_tokens or tokenizer._end_tokens:
+            raise ExportError(f"{source}: token indexer {key!r}'s character tokenizer has settings a bundle cannot hold")
+        if not isinstance(token_embedder, TokenCharactersEncoder):
+            raise ExportError(f"{where}: {type(token_embedder).__name__} cannot be exported for a characters indexer")
+        cnn = token_embedder._encoder._module
+        if type(cnn) is not CnnEncoder:
+            raise ExportError(f"{where}.encoder: {type(cnn).__name__} cannot be exported (cnn can)")
+        activation = _activation_name(cnn._activation)
+        if activation is None:
+            raise ExportError(f"{where}.encoder: activation {cnn._activation!r} cannot be exported")
+        char_embedding = token_embedder._embedding._module
+        if char_embedding._projection is not None or char_embedding.max_norm is not None:
+            raise ExportError(f"{where}.embedding: a projection or max_norm cannot be exported")
+        weights[f"inputs.{key}.embedding"] = char_embedding.weight
+        for index, convolution in enumerate(cnn._convolution_layers):
+            weights[f"inputs.{key}.convolutions.{index}.weight"] = convolution.weight
+            weights[f"inputs.{key}.convolutions.{index}.bias"] = convolution.bias
+        if cnn.projection_layer is not None:
+            weights[f"inputs.{key}.projection.weight"] = cnn.projection_layer.weight
+            weights[f"inputs.{key}.projection.bias"] = cnn.projection_layer.bias
+        return {
+            "key": key,
+            "indexer": "characters",
+            "namespace": indexer._namespace,
+            "min_padding_length": indexer._min_padding_length,
+            "embedder": {
+                "type": "char_cnn",
+                "embedding_dim": char_embedding.weight.size(1),
+                "num_filters": cnn._num_filters,
+                "ngram_filter_sizes": list(cnn._ngram_filter_sizes),
+                "activation": activation,
+                "projection": cnn.projection_layer is not None,
+                "output_dim": cnn.get_output_dim(),
+            },
+        }
+    raise ExportError(f"{source}: token indexer {key!r} ({type(indexer).__name__}) cannot be exported")
+
+
+def _activation_name(activation) -> Optional[str]:
+    kinds = {torch.nn.ReLU: "relu", torch.nn.Tanh: "tanh", torch.nn.Sigmoid: "sigmoid", torch.nn.Identity: "linear"}
+    if type(activation) in kinds:
+        return kinds[type(activation)]
+    functions = {torch.relu: "relu", torch.tanh: "tanh", torch.sigmoid: "sigmoid"}
+    return functions.get(activation)
+
+
+def _encoder(encoder, weights: Dict[str, torch.Tensor], source: str) -> Dict[str, Any]:
+    where = f"{source}: model.encoder"
+    if isinstance(encoder, PassThroughEncoder):
+        return {"type": "pass_through"}
+    if isinstance(encoder, ResidualBiLstm):
+        module, spec = encoder, {"type": "residual_bilstm", "input_size": encoder.get_input_dim(), "hidden_size": encoder._first._module.hidden_size}
+    elif isinstance(encoder, FusedBiLstm):
+        lstm = encoder._module
+        module, spec = encoder, {"type": "fused_bilstm", "input_size": lstm.input_size, "hidden_size": lstm.hidden_size, "num_layers": lstm.num_layers}
+    elif isinstance(encoder, PytorchSeq2SeqWrapper) and type(encoder._module) is torch.nn.LSTM:
+        # allennlp's "lstm": the fused BiLSTM computes the same function with the same parameters.
+        lstm = encoder._module
+        if not lstm.bidirectional or not lstm.batch_first or lstm.proj_size or not lstm.bias:
+            raise ExportError(f"{where}: only a bidirectional, batch-first LSTM with biases and no projection can be exported")
+        module, spec = encoder, {"type": "fused_bilstm", "input_size": lstm.input_size, "hidden_size": lstm.hidden_size, "num_layers": lstm.num_layers}
+    else:
+        raise ExportError(f"{where}: {type(encoder).__name__} cannot be exported (fused_bilstm, residual_bilstm, lstm, pass_through can)")
+    for name, tensor in module.state_dict().items():
+        weights[f"encoder.{name}"] = tensor
+    return spec
+
+
+def model_card(archive, archive_file: str, spec: Dict[str, Any], vocabulary: Dict[str, List[str]], output_dir: str) -> str:
+    """`MODEL_CARD.md`: what the model is, what it was trained on, and how well it did."""
+    config = archive.config.as_dict(quiet=True)
+    metrics_path = Path(archive_file).resolve().parent / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    lines = [
+        f"# NER model: {Path(archive_file).resolve().parent.name}",
+        "",
+        f"Exported by `allennlp ner-export {archive_file} {output_dir}` with ner_elmo {ner_elmo.__version__} "
+        f"on {datetime.date.today().isoformat()}. Load it with `ner_elmo.load(\"{output_dir}\")` (torch only).",
+        "",
+        "## Model",
+        "",
+        f"- tagger: {spec['tagger']} over {spec['num_tags']} tags ({spec['label_encoding']}), entity types: "
+        + ", ".join(sorted({tag.split('-', 1)[1] for tag in vocabulary[spec['label_namespace']] if '-' in tag})),
+        "- inputs: " + "; ".join(_input_line(item, vocabulary) for item in spec["inputs"]),
+        f"- encoder: {json.dumps(spec['encoder'])}",
+        "- embeddings needed at prediction time: none beyond this bundle (word vectors, GloVe extension included, are in its weights)",
+        "",
+        "## Training",
+        "",
+        f"- training data: `{config.get('train_data_path')}`",
+        f"- validation data: `{config.get('validation_data_path')}`",
+        f"- test data: `{config.get('test_data_path')}`",
+        f"- vocabulary built from: {config.get('datasets_for_vocab_creation', 'every dataset the config names')}",
+        f"- best epoch: {metrics.get('best_epoch', 'unknown (no metrics.json beside the archive)')}",
+        "",
+        "## Scores (conlleval, from the run's metrics.json)",
+        "",
+    ]
+    for split, prefix in (("dev", "best_validation_"), ("test", "test_")):
+        overall = metrics.get(f"{prefix}conlleval-f1-overall", metrics.get(f"{prefix}f1-measure-overall"))
+        if overall is None:
+            lines.append(f"- {split}: not recorded")
+            continue
+        # Per-type metrics are named with a leading underscore (`_conlleval-f1-PER`).
+        per_type = sorted(
+            (key.split("conlleval-f1-", 1)[1], value)
+            for key, value in metrics.items()
+            if key.startswith((f"{prefix}conlleval-f1-", f"{prefix}_conlleval-f1-")) and not key.endswith("-overall")
+        )
+        detail = ", ".join(f"{name} {100 * value:.2f}" for name, value in per_type)
+        lines.append(f"- {split} F1: {100 * overall:.2f}" + (f" ({detail})" if detail else ""))
+    lines += ["", "## Training configuration", "", "```json", json.dumps(config, indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def _input_line(item: Dict[str, Any], vocabulary: Dict[str, List[str]]) -> str:
+    size = len(vocabulary[item["namespace"]])
+    return f"{item['key']} ({item['embedder']['type']}, {size} entries in '{item['namespace']}')"

@@ -1,0 +1,236 @@
+"""
+`allennlp ner-export` and `ner_elmo.load`: a bundle tags exactly as the archive's `ner`
+predictor, for every exportable architecture; a damaged bundle loads nothing; the runtime never
+imports allennlp.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from allennlp.commands.train import train_model
+from allennlp.common import Params
+
+import ner_elmo
+from config_env import CONFIGS, FIXTURE_ENV, FIXTURES
+from ner_elmo.commands.ner_export import ExportError, export_bundle
+from ner_elmo.runtime.bundle import BundleError
+from ner_elmo.runtime.archive_tagger import ArchiveTagger
+from ner_elmo.runtime.tagger import Tagger
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# Every architecture the shipped configs train, on the fixtures, two epochs each.
+VARIANTS = {
+    "crf_fused_bilstm_bioul": ("conll2003_glove_char.jsonnet", {}),
+    "softmax": ("conll2003_glove_char_softmax.jsonnet", {}),
+    "crf_residual_bilstm_bio": (
+        "conll2003_glove_char.jsonnet",
+        {
+            "model.encoder": {"type": "residual_bilstm", "input_size": 178, "hidden_size": 16, "dropout": 0.5},
+            "dataset_reader.label_encoding": "BIO",
+            "model.label_encoding": "BIO",
+            "vocabulary.label_encoding": "BIO",
+        },
+    ),
+    "crf_stock_lstm_iob1_stock_chars_start_end": (
+        "conll2003_glove_char.jsonnet",
+        {
+            "model.encoder": {"type": "lstm", "input_size": 178, "hidden_size": 8, "num_layers": 2, "bidirectional": True},
+            "model.text_field_embedder.token_embedders.token_characters.type": "character_encoding",
+            "model.include_start_end_transitions": True,
+            "dataset_reader.label_encoding": "IOB1",
+            "model.label_encoding": "IOB1",
+            "vocabulary.label_encoding": "IOB1",
+        },
+    ),
+}
+
+
+def _texts():
+    """Every sentence of the fixtures' dev file as raw text, and some of it pre-tokenized."""
+    sentences, words = [], []
+    for line in (FIXTURES / "conll" / "dev.iob1.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            if words:
+                sentences.append(words)
+            words = []
+            continue
+        words.append(line.split()[0])
+    if words:
+        sentences.append(words)
+    texts = [" ".join(words) for words in sentences]
+    return texts + ["Angela Merkel met Emmanuel Macron in Berlin.\n\nThen Zoë flew to Nairobi."], sentences
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def exported(request, tmp_path_factory):
+    config, overrides = VARIANTS[request.param]
+    root = tmp_path_factory.mktemp(request.param)
+    overrides = {"trainer.num_epochs": 2, **overrides}
+    params = Params.from_file(str(CONFIGS / config), params_overrides=json.dumps(overrides), ext_vars=FIXTURE_ENV)
+    train_model(params, root / "run")
+    archive = root / "run" / "model.tar.gz"
+    return archive, export_bundle(str(archive), str(root / "bundle"))
+
+
+def test_a_bundle_tags_as_the_archive_predictor_does(exported):
+    archive, bundle = exported
+    by_archive = ArchiveTagger(archive)
+    by_bundle = ner_elmo.load(bundle)
+    assert isinstance(by_bundle, Tagger)
+    texts, sentences = _texts()
+    inputs = [{"text": text} for text in texts] + [{"tokens": words} for words in sentences[:10]]
+    expected = by_archive.predict_batch_json(inputs)
+    got = by_bundle.predict_batch_json(inputs)
+    assert sum(len(output["tokens"]) for output in got) > 300
+    assert sum(len(output["entities"]) for output in got) > 10
+    for want, have in zip(expected, got):
+        assert have["tokens"] == want["tokens"] and have["token_offsets"] == want["token_offsets"]
+        assert have["tags"] == want["tags"]
+        assert [{k: v for k, v in e.items() if k != "score"} for e in have["entities"]] == [
+            {k: v for k, v in e.items() if k != "score"} for e in want["entities"]
+        ]
+        for mine, theirs in zip(have["entities"], want["entities"]):
+            assert 0.0 <= mine["score"] <= 1.0
+            assert mine["score"] == pytest.approx(theirs["score"], abs=1e-5)
+    # The logits themselves, sentence by sentence, against the allennlp model's.
+    predictor = by_archive.predictor
+    parsed = [by_bundle.parse(value) for value in inputs[:20]]
+    tokens = [sentence for request in parsed for sentence in request.sentences]
+    logits, mask = by_bundle.logits(tokens)
+    outputs = predictor.predict_batch_instance([predictor._instance(sentence) for sentence in tokens])
+    for row, output in enumerate(outputs):
+        length = int(mask[row].sum())
+        reference = torch.as_tensor(output["logits"][:length])
+        assert torch.allclose(logits[row, :length], reference, atol=1e-5), (row, (logits[row, :length] - reference).abs().max())
+
+
+def test_the_python_api_gives_entities_with_offsets_and_scores(exported):
+    _, bundle = exported
+    tagger = ner_elmo.load(bundle)
+    text = "Angela Merkel met Emmanuel Macron in Berlin."
+    entities = tagger(text)
+    for entity in entities:
+        assert text[entity.start : entity.end] == entity.text
+        assert 0.0 <= entity.score <= 1.0
+    assert tagger.tag_batch([text, text.split()], batch_size=1)[0] == entities
+    assert tagger(["Angela", "Merkel"]) == tagger.tag_batch([["Angela", "Merkel"]])[0]
+    with pytest.raises(ValueError, match="text 1: 'text' has no tokens"):
+        tagger.tag_batch([text, "   "])
+
+
+def test_min_score_leaves_out_doubtful_entities(exported):
+    _, bundle = exported
+    text = " ".join(_texts()[0][:20])
+    everything = ner_elmo.load(bundle)(text)
+    assert everything
+    threshold = sorted(entity.score for entity in everything)[len(everything) // 2]
+    kept = ner_elmo.load(bundle, min_score=threshold)(text)
+    assert kept == [entity for entity in everything if entity.score >= threshold]
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    config, overrides = VARIANTS["crf_fused_bilstm_bioul"]
+    root = tmp_path_factory.mktemp("damaged")
+    params = Params.from_file(str(CONFIGS / config), params_overrides=json.dumps({"trainer.num_epochs": 1}), ext_vars=FIXTURE_ENV)
+    train_model(params, root / "run")
+    return export_bundle(str(root / "run" / "model.tar.gz"), str(root / "bundle"))
+
+
+def _copy(bundle: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(bundle, tmp_path / "copy"))
+
+
+def test_the_bundle_holds_data_only_and_a_model_card(bundle_dir):
+    names = sorted(path.name for path in bundle_dir.iterdir())
+    assert names == ["MODEL_CARD.md", "config.json", "vocabulary.json", "weights.safetensors"]
+    config = json.loads((bundle_dir / "config.json").read_text())
+    assert config["format"] == "ner-elmo-bundle" and config["ner_elmo_version"] == ner_elmo.__version__
+    assert config["model"]["encoder"]["type"] == "fused_bilstm"
+    vocabulary = json.loads((bundle_dir / "vocabulary.json").read_text())
+    glove_words = [line.split(" ", 1)[0] for line in (FIXTURES / "glove" / "tiny.50d.txt").read_text().splitlines()]
+    # The GloVe extension travels: every GloVe word is in the bundle's vocabulary.
+    assert set(glove_words) <= set(vocabulary["tokens"])
+    card = (bundle_dir / "MODEL_CARD.md").read_text()
+    assert "allennlp ner-export" in card and "dev F1:" in card and "training data:" in card
+
+
+@pytest.mark.parametrize("damage", ["missing", "altered", "config"])
+def test_a_damaged_bundle_is_an_error_naming_the_file(bundle_dir, tmp_path, damage):
+    copy = _copy(bundle_dir, tmp_path)
+    if damage == "missing":
+        (copy / "vocabulary.json").unlink()
+        match = r"vocabulary\.json: missing"
+    elif damage == "altered":
+        data = bytearray((copy / "weights.safetensors").read_bytes())
+        data[-1] ^= 1
+        (copy / "weights.safetensors").write_bytes(bytes(data))
+        match = r"weights\.safetensors: altered"
+    else:
+        (copy / "config.json").write_text("{not json")
+        match = r"config\.json: not a JSON file"
+    with pytest.raises(BundleError, match=match):
+        ner_elmo.load(copy)
+
+
+def test_a_listed_file_outside_the_bundle_is_refused(bundle_dir, tmp_path):
+    copy = _copy(bundle_dir, tmp_path)
+    config = json.loads((copy / "config.json").read_text())
+    config["files"]["../secret"] = "0" * 64
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=r"not a file name of the bundle"):
+        ner_elmo.load(copy)
+
+
+def test_an_architecture_that_cannot_be_exported_is_an_error_naming_the_component(tmp_path):
+    from tiny_tagger import write_archive
+
+    (tmp_path / "run").mkdir()
+    archive = write_archive(tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["model"]["feedforward"] = {"input_dim": 13, "num_layers": 1, "hidden_dims": 13, "activations": "linear"}
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    # The tiny tagger's own archive exports (a pass-through encoder); with a feedforward it cannot.
+    export_bundle(str(archive), str(tmp_path / "ok"))
+    from allennlp.models.archival import archive_model
+
+    model_state = torch.load(tmp_path / "run" / "best.th")
+    feedforward = torch.nn.Linear(13, 13)
+    model_state["_feedforward._linear_layers.0.weight"] = feedforward.weight.detach()
+    model_state["_feedforward._linear_layers.0.bias"] = feedforward.bias.detach()
+    torch.save(model_state, tmp_path / "run" / "best.th")
+    archive_model(tmp_path / "run")
+    with pytest.raises(ExportError, match="model.feedforward cannot be exported"):
+        export_bundle(str(archive), str(tmp_path / "no"))
+    assert not (tmp_path / "no").exists()
+
+
+_NO_ALLENNLP = """
+import sys, json
+import ner_elmo
+after_import = sorted(m for m in ("torch", "allennlp") if m in sys.modules)
+tagger = ner_elmo.load(sys.argv[1])
+entities = tagger(["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin", "."])
+heavy = ("allennlp", "allennlp_models", "transformers", "torchvision", "spacy")
+print(json.dumps({"after_import": after_import, "loaded": sorted(m for m in heavy if m in sys.modules),
+                  "entities": [list(e) for e in entities]}))
+"""
+
+
+@pytest.mark.slow
+def test_the_runtime_imports_neither_allennlp_nor_spacy_for_pre_tokenized_input(bundle_dir):
+    completed = subprocess.run(
+        [sys.executable, "-c", _NO_ALLENNLP, str(bundle_dir)], capture_output=True, text=True, timeout=300, check=True
+    )
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["after_import"] == []
+    assert result["loaded"] == []
+    assert result["entities"] == [list(e) for e in ner_elmo.load(bundle_dir)(
+        ["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin", "."]
+    )]
