@@ -85,6 +85,10 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
         from safetensors.torch import save_file
 
         save_file({name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}, str(temporary / bundle.WEIGHTS_NAME))
+        # safetensors writes through a private temporary file: give it the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary / bundle.WEIGHTS_NAME, 0o666 & ~umask)
         (temporary / bundle.VOCABULARY_NAME).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
         card = model_card(archive, archive_file, spec, vocabulary, output_dir)
         (temporary / bundle.MODEL_CARD_NAME).write_text(card, encoding="utf-8")
@@ -262,24 +266,36 @@ def model_card(archive, archive_file: str, spec: Dict[str, Any], vocabulary: Dic
         f"- vocabulary built from: {config.get('datasets_for_vocab_creation', 'every dataset the config names')}",
         f"- best epoch: {metrics.get('best_epoch', 'unknown (no metrics.json beside the archive)')}",
         "",
-        "## Scores (conlleval, from the run's metrics.json)",
+        "## Scores (conlleval)",
         "",
     ]
     for split, prefix in (("dev", "best_validation_"), ("test", "test_")):
-        overall = metrics.get(f"{prefix}conlleval-f1-overall", metrics.get(f"{prefix}f1-measure-overall"))
-        if overall is None:
-            lines.append(f"- {split}: not recorded")
-            continue
-        # Per-type metrics are named with a leading underscore (`_conlleval-f1-PER`).
-        per_type = sorted(
-            (key.split("conlleval-f1-", 1)[1], value)
-            for key, value in metrics.items()
-            if key.startswith((f"{prefix}conlleval-f1-", f"{prefix}_conlleval-f1-")) and not key.endswith("-overall")
-        )
-        detail = ", ".join(f"{name} {100 * value:.2f}" for name, value in per_type)
-        lines.append(f"- {split} F1: {100 * overall:.2f}" + (f" ({detail})" if detail else ""))
+        lines.append(f"- {split} F1: {_scores(metrics, prefix, metrics_path.parent / f'{split}_report' / 'metrics.json')}")
     lines += ["", "## Training configuration", "", "```json", json.dumps(config, indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _scores(metrics: Dict[str, Any], prefix: str, report: Path) -> str:
+    """Overall and per-type conlleval F1 from `ner-report`'s metrics (`dev_report/`,
+    `test_report/` beside the archive, as the accuracy runner writes them), else allennlp's."""
+    if report.is_file():
+        conlleval = json.loads(report.read_text())["conlleval"]
+        overall = conlleval["overall"]["f1"]
+        per_type = {name: scores["f1"] for name, scores in conlleval["by_type"].items()}
+        source = f"ner-report, {report.parent.name}/"
+    else:
+        overall = metrics.get(f"{prefix}conlleval-f1-overall")
+        if overall is None:
+            return "not recorded"
+        # Per-type metrics are named with a leading underscore (`_conlleval-f1-PER`).
+        per_type = {
+            key.split("conlleval-f1-", 1)[1]: 100 * value
+            for key, value in metrics.items()
+            if key.startswith((f"{prefix}conlleval-f1-", f"{prefix}_conlleval-f1-")) and not key.endswith("-overall")
+        }
+        overall, source = 100 * overall, "the run's metrics.json"
+    detail = ", ".join(f"{name} {value:.2f}" for name, value in sorted(per_type.items()))
+    return f"{overall:.2f} ({detail}; {source})"
 
 
 def _input_line(item: Dict[str, Any], vocabulary: Dict[str, List[str]]) -> str:

@@ -39,7 +39,8 @@ def crf_forward_backward(
     end: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
-    `(alpha, beta, log_z)` of a linear-chain CRF for a batch, in float64.
+    `(alpha, beta, log_z)` of a linear-chain CRF for a batch, in the logits' floating type
+    (float32 keeps a probability's error near 1e-6, well under what a score is used for).
 
     `logits` `(batch, time, tags)`, `mask` `(batch, time)` a prefix of `True`s per row,
     `transitions[i, j]` the score of tag i followed by tag j, `start`/`end` `(tags,)`.
@@ -48,11 +49,12 @@ def crf_forward_backward(
     (the end score included); `log_z[b]`: the log partition function. Positions past a row's
     length hold zeros.
     """
-    logits = logits.detach().double()
+    logits = logits.detach()
     batch, steps, tags = logits.shape
-    transitions = transitions.detach().double().to(logits.device)
-    start = torch.zeros(tags, dtype=torch.float64, device=logits.device) if start is None else start.detach().double()
-    end = torch.zeros(tags, dtype=torch.float64, device=logits.device) if end is None else end.detach().double()
+    kind = dict(dtype=logits.dtype, device=logits.device)
+    transitions = transitions.detach().to(**kind)
+    start = torch.zeros(tags, **kind) if start is None else start.detach().to(**kind)
+    end = torch.zeros(tags, **kind) if end is None else end.detach().to(**kind)
     mask = mask.bool().to(logits.device)
     lengths = mask.sum(dim=1)
     alpha = logits.new_zeros(batch, steps, tags)
@@ -137,6 +139,7 @@ class EntityScorer:
         self.scheme = scheme
         count = len(self.labels)
         self._type = [_chunk_type(label) for label in self.labels]
+        self._outside_cache: dict = {}
         # [p, k]: a chunk starts at k after p (row `count`: k is the first token).
         self._starts = numpy.zeros((count + 1, count), dtype=bool)
         # [p, k]: k continues p's chunk.
@@ -155,10 +158,15 @@ class EntityScorer:
                 self._closes[p, k] = closes
                 self._continues[p, k] = any(span == (spans[0][0], 0, 2) for span in spans)
 
+    def _outside(self, label: str) -> numpy.ndarray:
+        """0 for the tags of type `label`, -inf for the others."""
+        if label not in self._outside_cache:
+            self._outside_cache[label] = numpy.array([0.0 if kind == label else _NEG for kind in self._type])
+        return self._outside_cache[label]
+
     def probability(self, scores: SentenceScores, label: str, start: int, end: int) -> float:
         """The probability that tokens `[start, end)` of the sentence are one `label` entity."""
-        of_type = numpy.array([chunk_type == label for chunk_type in self._type])
-        forbidden = numpy.where(of_type, 0.0, _NEG)
+        forbidden = self._outside(label)
         if start == 0:
             first = scores.start + scores.emissions[0]
             first = numpy.where(self._starts[-1], first, _NEG)

@@ -256,7 +256,7 @@ class NerPredictor(Predictor):
             return [None] * len(outputs)
         crf = getattr(self._model, "crf", None)
         if crf is not None and all("logits" in output for output in outputs):
-            logits = torch.zeros(len(outputs), max(lengths), crf.num_tags, dtype=torch.float64)
+            logits = torch.zeros(len(outputs), max(lengths), crf.num_tags)
             mask = torch.zeros(len(outputs), max(lengths), dtype=torch.bool)
             for row, (output, length) in enumerate(zip(outputs, lengths)):
                 logits[row, :length] = torch.as_tensor(output["logits"][:length])

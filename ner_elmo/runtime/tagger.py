@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Union
 
+import numpy
 import torch
 
 from ner_elmo.modules.entity_confidence import EntityScorer, SentenceScores
@@ -70,6 +71,9 @@ class Tagger(TextTagger):
         Sentences per forward pass.
     min_score : `float`, optional (default = `None`)
         Leave out entities scoring below it.
+    temperature : `float`, optional (default = the bundle's, else `1.0`)
+        Entity scores are computed with every score of the network divided by it (fitted on dev
+        data by `allennlp ner-calibrate`); the tags do not depend on it.
     max_sentence_tokens, max_token_chars, max_run_chars, max_text_chars, max_json_depth :
         As for the `ner` predictor; by default the bundle's (the archive's predictor settings).
     """
@@ -80,6 +84,7 @@ class Tagger(TextTagger):
         device: str = "cpu",
         batch_size: int = 64,
         min_score: Optional[float] = None,
+        temperature: Optional[float] = None,
         **input_settings: Any,
     ) -> None:
         self.directory = Path(directory)
@@ -99,9 +104,10 @@ class Tagger(TextTagger):
             for item in spec["inputs"]
         }
         self._inputs = InputReader(**{**config.get("inputs", {}), **input_settings})
-        self._scorer = EntityScorer(self.labels, self.label_encoding)
+        self.scorer = EntityScorer(self.labels, self.label_encoding)
         self.batch_size = batch_size
         self.min_score = min_score
+        self.temperature = float(temperature or config.get("scores", {}).get("temperature", 1.0))
 
     # ----------------------------------------------------------------------------------------
     # The `ner` predictor's JSON interface (ner-predict, the service, Spark).
@@ -135,7 +141,7 @@ class Tagger(TextTagger):
             own = [next(tagged) for _ in request.sentences]
 
             def score(index, label, start, end, own=own):
-                return self._scorer.probability(own[index][1], label, start, end)
+                return self.scorer.probability(own[index][1], label, start, end)
 
             tags = [sentence_tags for sentence_tags, _ in own]
             outputs.append(self._inputs.output(request, tags, self.label_encoding, score, self.min_score))
@@ -147,15 +153,20 @@ class Tagger(TextTagger):
     @torch.inference_mode()
     def tag_sentences(self, sentences: Sequence[Sequence[Any]], batch_size: Optional[int] = None) -> List[tuple]:
         """Each sentence's `(tags, SentenceScores)`; sentences are `TextToken` lists."""
-        batch_size = batch_size or self.batch_size
         tagged: List[Optional[tuple]] = [None] * len(sentences)
+        for batch, logits, mask in self.batches(sentences, batch_size):
+            for index, result in zip(batch, self.decode(logits, mask)):
+                tagged[index] = result
+        return tagged  # type: ignore[return-value]
+
+    def batches(self, sentences: Sequence[Sequence[Any]], batch_size: Optional[int] = None):
+        """`(indexes, logits, mask)` of the sentences in batches of similar length."""
+        batch_size = batch_size or self.batch_size
         order = sorted(range(len(sentences)), key=lambda index: len(sentences[index]))
         for begin in range(0, len(order), batch_size):
             batch = order[begin : begin + batch_size]
             logits, mask = self.logits([sentences[index] for index in batch])
-            for index, result in zip(batch, self._decode(logits, mask)):
-                tagged[index] = result
-        return tagged  # type: ignore[return-value]
+            yield batch, logits, mask
 
     def logits(self, sentences: Sequence[Sequence[Any]]):
         """The emission scores `(batch, time, tags)` of sentences of tokens, and the mask."""
@@ -165,38 +176,45 @@ class Tagger(TextTagger):
 
     def _tensors(self, sentences: Sequence[Sequence[Any]]):
         texts = [[self._inputs.model_text(token) for token in sentence] for sentence in sentences]
-        longest = max(len(words) for words in texts)
-        mask = torch.zeros(len(texts), longest, dtype=torch.bool)
-        for row, words in enumerate(texts):
-            mask[row, : len(words)] = True
+        lengths = [len(words) for words in texts]
+        longest = max(lengths)
+        mask = torch.arange(longest).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+        flat = [word for words in texts for word in words]
+        # Each word's place in the padded (sentences, longest) batch.
+        rows = numpy.repeat(numpy.arange(len(texts)), lengths)
+        columns = numpy.concatenate([numpy.arange(length) for length in lengths])
         tensors: Dict[str, torch.Tensor] = {}
         for item in self._network.spec["inputs"]:
             index = self._indexes[item["key"]]
             if item["indexer"] == "single_id":
                 lower = item.get("lowercase_tokens", False)
-                ids = torch.zeros(len(texts), longest, dtype=torch.long)
-                for row, words in enumerate(texts):
-                    ids[row, : len(words)] = torch.tensor(
-                        [index.get(word.lower() if lower else word, 1) for word in words], dtype=torch.long
-                    )
-            else:  # characters
-                width = max(item.get("min_padding_length", 0), max(len(word) for words in texts for word in words))
-                ids = torch.zeros(len(texts), longest, width, dtype=torch.long)
-                for row, words in enumerate(texts):
-                    for column, word in enumerate(words):
-                        ids[row, column, : len(word)] = torch.tensor([index.get(char, 1) for char in word], dtype=torch.long)
-            tensors[item["key"]] = ids.to(self.device)
+                ids = numpy.zeros((len(texts), longest), dtype=numpy.int64)
+                ids[rows, columns] = [index.get(word.lower() if lower else word, 1) for word in flat]
+            else:  # characters: each distinct word's ids once
+                width = max(item.get("min_padding_length", 0), max(len(word) for word in flat))
+                distinct = {word: None for word in flat}
+                table = numpy.zeros((len(distinct), width), dtype=numpy.int64)
+                for position, word in enumerate(distinct):
+                    table[position, : len(word)] = [index.get(char, 1) for char in word]
+                    distinct[word] = position
+                ids = numpy.zeros((len(texts), longest, width), dtype=numpy.int64)
+                ids[rows, columns] = table[[distinct[word] for word in flat]]
+            tensors[item["key"]] = torch.from_numpy(ids).to(self.device)
         return tensors, mask.to(self.device)
 
-    def _decode(self, logits: torch.Tensor, mask: torch.Tensor) -> List[tuple]:
+    def decode(self, logits: torch.Tensor, mask: torch.Tensor, temperature: Optional[float] = None) -> List[tuple]:
+        """Each row's `(tags, SentenceScores)`, the scores at `temperature` (default: the
+        tagger's)."""
+        temperature = temperature or self.temperature
         lengths = mask.sum(1).tolist()
         if hasattr(self._network, "crf"):
             transitions, start, end = self._network.transition_scores()
             paths, _ = viterbi_decode_batch(logits, mask, transitions, start, end)
-            scores = SentenceScores.batch_from_crf(logits, mask, transitions, start, end)
+            scaled = [value / temperature for value in (logits, transitions, start, end)]
+            scores = SentenceScores.batch_from_crf(scaled[0], mask, *scaled[1:])
         else:
-            probabilities = torch.softmax(logits, dim=-1)
-            paths = probabilities.argmax(-1)
+            paths = logits.argmax(-1)
+            probabilities = torch.softmax(logits / temperature, dim=-1)
             scores = [SentenceScores.from_probabilities(row[:n].cpu().numpy()) for row, n in zip(probabilities, lengths)]
         rows = paths.tolist()
         return [

@@ -1,0 +1,208 @@
+"""
+The torch-only bundle against its allennlp archive, side by side: the same tags (every sentence
+of the CoNLL files given), start-up as whole processes, memory, and tokens per second.
+
+    python benchmarks/bundle_runtime.py ARCHIVE BUNDLE --corpus $CORPUS/bbc_news.txt \
+        --conll $DATA/eng.testa $DATA/eng.testb
+
+1. Parity: every sentence of each `--conll` file, pre-tokenized, through the archive's `ner`
+   predictor and through the bundle: sentences whose tags differ, and the largest difference of
+   their logits.
+2. Cold start: `python -c` processes that import, load and tag one text (raw or pre-tokenized),
+   `--runs` each, alternating; wall time to the first tagged text (min and median), resident
+   memory after loading and after tagging the `--documents` texts.
+3. Tokens per second after a warm-up on the `--documents` texts of `--words` words, with
+   `--threads` 1 and 2, archive and bundle alternating, tags compared; the model's FLOPs per
+   token and the share of the machine's matrix-multiply rate they reach.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from service_load import read_documents, rss_mib
+
+_CHILD = r"""
+import os, sys, time, json
+started = float(sys.argv[4])
+import torch
+torch.set_num_threads(int(sys.argv[5]))
+import ner_elmo
+tagger = ner_elmo.load(sys.argv[1])
+texts = json.loads(open(sys.argv[3]).read())
+first = texts[0] if sys.argv[2] == "text" else texts[0].split()
+tagger(first)
+ready = time.time() - started
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+loaded = rss()
+tagger.tag_batch(texts if sys.argv[2] == "text" else [text.split() for text in texts])
+heavy = [m for m in ("allennlp", "spacy", "transformers", "torchvision") if m in sys.modules]
+print(json.dumps({"ready_s": ready, "rss_loaded_mib": loaded, "rss_after_mib": rss(), "imported": heavy}))
+"""
+
+
+def conll_sentences(path: Path) -> List[List[str]]:
+    from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+
+    return [[token.text for token in instance["tokens"].tokens] for instance in ConllNerDatasetReader().read(str(path))]
+
+
+def parity(archive_tagger, bundle_tagger, files: List[Path]) -> None:
+    import torch
+
+    for path in files:
+        sentences = conll_sentences(path)
+        inputs = [{"tokens": words} for words in sentences]
+        want = archive_tagger.predict_batch_json(inputs)
+        have = bundle_tagger.predict_batch_json(inputs)
+        differ = sum(a["tags"] != b["tags"] for a, b in zip(want, have))
+        tokens = sum(len(words) for words in sentences)
+        predictor = archive_tagger.predictor
+        worst = 0.0
+        parsed = [bundle_tagger.parse(value) for value in inputs]
+        pieces = [piece for request in parsed for piece in request.sentences]
+        for begin in range(0, len(pieces), 256):
+            chunk = pieces[begin : begin + 256]
+            logits, mask = bundle_tagger.logits(chunk)
+            outputs = predictor.predict_batch_instance([predictor._instance(piece) for piece in chunk])
+            for row, output in enumerate(outputs):
+                length = int(mask[row].sum())
+                difference = (logits[row, :length] - torch.as_tensor(output["logits"][:length])).abs().max()
+                worst = max(worst, float(difference))
+        print(
+            f"parity {path.name}: {len(sentences)} sentences, {tokens} tokens; sentences whose tags differ: "
+            f"{differ}; largest logit difference {worst:.2e}"
+        )
+
+
+def cold_start(args: argparse.Namespace, texts_file: Path) -> None:
+    results: Dict[str, List[dict]] = {}
+    modes = [("archive", "text"), ("bundle", "text"), ("bundle", "tokens")]
+    for _ in range(args.runs):
+        for kind, input_kind in modes:
+            model = args.archive if kind == "archive" else args.bundle
+            command = [sys.executable, "-c", _CHILD, model, input_kind, str(texts_file), str(time.time()), "1"]
+            completed = subprocess.run(command, capture_output=True, text=True, check=True)
+            results.setdefault(f"{kind} {input_kind}", []).append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    print(f"cold start, {args.runs} runs each (python -c: import, load, tag the first text; one thread):")
+    print("| model | input | first text, min s | median s | RSS loaded MiB | RSS after texts MiB | heavy modules imported |")
+    print("|---|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        ready = [run["ready_s"] for run in runs]
+        kind, input_kind = name.split()
+        print(
+            f"| {kind} | {input_kind} | {min(ready):.2f} | {statistics.median(ready):.2f} | "
+            f"{statistics.median(run['rss_loaded_mib'] for run in runs):.0f} | "
+            f"{statistics.median(run['rss_after_mib'] for run in runs):.0f} | {', '.join(runs[0]['imported']) or 'none'} |"
+        )
+
+
+def throughput(args: argparse.Namespace, archive_tagger, bundle_tagger, texts: List[str]) -> None:
+    import torch
+
+    inputs = [{"text": text} for text in texts]
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        rates: Dict[str, List[float]] = {"archive": [], "bundle": []}
+        outputs = {}
+        for name, tagger in (("archive", archive_tagger), ("bundle", bundle_tagger)):
+            tagger.predict_batch_json(inputs[:64], 64)  # warm-up
+        for _ in range(args.rounds):
+            for name, tagger in (("archive", archive_tagger), ("bundle", bundle_tagger)):
+                started = time.perf_counter()
+                outputs[name] = tagger.predict_batch_json(inputs, 64)
+                elapsed = time.perf_counter() - started
+                rates[name].append(sum(len(output["tokens"]) for output in outputs[name]) / elapsed)
+        same = all(a["tags"] == b["tags"] for a, b in zip(outputs["archive"], outputs["bundle"]))
+        archive_rate, bundle_rate = statistics.median(rates["archive"]), statistics.median(rates["bundle"])
+        print(
+            f"tokens/s, {threads} thread(s), {len(texts)} texts, median of {args.rounds}: archive {archive_rate:,.0f}, "
+            f"bundle {bundle_rate:,.0f} ({bundle_rate / archive_rate:.2f}x); same tags: {same}"
+        )
+        flops = flops_per_token(bundle_tagger)
+        rate = matmul_rate(threads)
+        print(
+            f"  the network's FLOPs per token {flops:,.0f}: at the bundle's rate {flops * bundle_rate / 1e9:.2f} "
+            f"GFLOP/s, {100 * flops * bundle_rate / rate:.1f}% of this machine's {rate / 1e9:.0f} GFLOP/s "
+            f"(a 512x512 float32 matrix product, {threads} thread(s))"
+        )
+
+
+def flops_per_token(tagger, mean_word_chars: float = 6.0) -> float:
+    """Multiply-adds x 2 of the network for one token (the char CNN at `mean_word_chars`)."""
+    spec = tagger._network.spec
+    flops = 0.0
+    for item in spec["inputs"]:
+        embedder = item["embedder"]
+        if embedder["type"] == "char_cnn":
+            for width in embedder["ngram_filter_sizes"]:
+                positions = max(item.get("min_padding_length", 0), mean_word_chars) - width + 1
+                flops += 2 * positions * width * embedder["embedding_dim"] * embedder["num_filters"]
+    encoder = spec["encoder"]
+    if encoder["type"] in ("fused_bilstm", "residual_bilstm"):
+        hidden, size = encoder["hidden_size"], encoder["input_size"]
+        layers = encoder.get("num_layers", 2 if encoder["type"] == "residual_bilstm" else 1)
+        for layer in range(layers):
+            inputs = size if layer == 0 else 2 * hidden
+            flops += 2 * 2 * 4 * hidden * (inputs + hidden)  # two directions, four gates
+    flops += 2 * spec["encoder_output_dim"] * spec["num_tags"]
+    flops += 2 * spec["num_tags"] ** 2  # Viterbi
+    return flops
+
+
+def matmul_rate(threads: int) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    for _ in range(5):
+        a @ b
+    started, repeats = time.perf_counter(), 50
+    for _ in range(repeats):
+        a @ b
+    return 2 * 512**3 * repeats / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("archive")
+    parser.add_argument("bundle")
+    parser.add_argument("--corpus", required=True, type=Path, help="documents separated by blank lines")
+    parser.add_argument("--documents", type=int, default=300)
+    parser.add_argument("--words", type=int, default=100)
+    parser.add_argument("--conll", type=Path, nargs="*", default=[], help="CoNLL files for the parity check")
+    parser.add_argument("--runs", type=int, default=3, help="cold starts of each kind")
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes over the texts per thread count")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["parity", "cold", "throughput"])
+    args = parser.parse_args()
+    texts, _ = read_documents(args.corpus, args.documents, args.words, 0)
+    texts_file = Path("/tmp") / f"bundle_runtime_texts_{args.documents}x{args.words}.json"
+    texts_file.write_text(json.dumps(texts))
+    if "cold" not in args.skip:
+        cold_start(args, texts_file)
+    if "parity" in args.skip and "throughput" in args.skip:
+        return
+    import torch
+
+    torch.set_num_threads(1)
+    import ner_elmo
+    from ner_elmo.runtime.archive_tagger import ArchiveTagger
+
+    archive_tagger, bundle_tagger = ArchiveTagger(args.archive), ner_elmo.load(args.bundle)
+    print(f"in-process RSS with both loaded: {rss_mib('self'):.0f} MiB")
+    if "parity" not in args.skip:
+        parity(archive_tagger, bundle_tagger, args.conll)
+    if "throughput" not in args.skip:
+        throughput(args, archive_tagger, bundle_tagger, texts)
+
+
+if __name__ == "__main__":
+    main()
