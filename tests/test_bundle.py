@@ -46,6 +46,16 @@ VARIANTS = {
             "vocabulary.label_encoding": "IOB1",
         },
     ),
+    "crf_elmo_mix": ("conll2003_elmo.jsonnet", {"model.encoder.hidden_size": 16}),
+    "crf_elmo_one_layer_projected": (
+        "conll2003_elmo.jsonnet",
+        {
+            "model.encoder.hidden_size": 16,
+            "model.text_field_embedder.token_embedders.elmo.output_layer": "lstm_outputs1",
+            "model.text_field_embedder.token_embedders.elmo.projection_dim": 24,
+            "model.encoder.input_size": 50 + 128 + 24,
+        },
+    ),
 }
 
 

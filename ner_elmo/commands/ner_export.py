@@ -7,12 +7,13 @@ import datetime
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.commands.subcommand import Subcommand
-from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenCharactersIndexer
+from allennlp.data.token_indexers import ELMoTokenCharactersIndexer, SingleIdTokenIndexer, TokenCharactersIndexer
 from allennlp.models import Model
 from allennlp.models.simple_tagger import SimpleTagger
 from allennlp.modules.seq2seq_encoders import PassThroughEncoder, PytorchSeq2SeqWrapper
@@ -25,6 +26,7 @@ import ner_elmo
 from ner_elmo.common.atomic_write import atomic_directory
 from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archive_safely
 from ner_elmo.modules.bilstm import FusedBiLstm, ResidualBiLstm
+from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
 from ner_elmo.predictors.ner_predictor import NerPredictor
 from ner_elmo.runtime import bundle
 
@@ -65,7 +67,8 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
     """Writes the bundle of `archive_file` to `output_dir` (see `NerExport`); returns its path."""
     archive = load_archive_safely(archive_file, trust_archive=trust_archive)
     predictor = NerPredictor(archive.model, archive.dataset_reader)
-    spec, weights, namespaces = describe(archive.model, archive.dataset_reader, predictor.label_encoding, archive_file)
+    files: Dict[str, str] = {}
+    spec, weights, namespaces = describe(archive.model, archive.dataset_reader, predictor.label_encoding, archive_file, files)
     vocab = archive.model.vocab
     vocabulary = {
         namespace: [vocab.get_token_from_index(index, namespace) for index in range(vocab.get_vocab_size(namespace))]
@@ -92,17 +95,22 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
         (temporary / bundle.VOCABULARY_NAME).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
         card = model_card(archive, archive_file, spec, vocabulary, output_dir)
         (temporary / bundle.MODEL_CARD_NAME).write_text(card, encoding="utf-8")
+        for name, source in files.items():  # the ELMo biLM's options and weights, copied
+            shutil.copyfile(source, temporary / name)
         config["files"] = {
             name: bundle.sha256(temporary / name)
-            for name in (bundle.WEIGHTS_NAME, bundle.VOCABULARY_NAME, bundle.MODEL_CARD_NAME)
+            for name in (bundle.WEIGHTS_NAME, bundle.VOCABULARY_NAME, bundle.MODEL_CARD_NAME, *files)
         }
         (temporary / bundle.CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
     return destination
 
 
-def describe(model: Model, reader, label_encoding: str, source: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], List[str]]:
+def describe(
+    model: Model, reader, label_encoding: str, source: str, files: Dict[str, str]
+) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], List[str]]:
     """The bundle's architecture ("model" of config.json), its weights under the runtime's names
-    (`ner_elmo.runtime.network`), and the vocabulary namespaces it reads."""
+    (`ner_elmo.runtime.network`), and the vocabulary namespaces it reads; `files` gets the bundle
+    file name and local source of each file to copy in (ELMo's)."""
     if isinstance(model, CrfTagger):
         tagger = "crf"
         if model._feedforward is not None:
@@ -120,9 +128,10 @@ def describe(model: Model, reader, label_encoding: str, source: str) -> Tuple[Di
     for key in embedder._ordered_embedder_keys:
         if key not in indexers:
             raise ExportError(f"{source}: the dataset reader has no token indexer {key!r} for the embedder of that name")
-        item = _input(key, indexers[key], embedder._token_embedders[key], weights, source)
+        item = _input(key, indexers[key], embedder._token_embedders[key], weights, source, files)
         inputs.append(item)
-        namespaces.append(item["namespace"])
+        if item.get("namespace"):
+            namespaces.append(item["namespace"])
     encoder_spec = _encoder(model.encoder, weights, source)
     projection = model.tag_projection_layer._module
     weights["projection.weight"], weights["projection.bias"] = projection.weight, projection.bias
@@ -146,8 +155,10 @@ def describe(model: Model, reader, label_encoding: str, source: str) -> Tuple[Di
     return spec, weights, namespaces
 
 
-def _input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], source: str) -> Dict[str, Any]:
+def _input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], source: str, files: Dict[str, str]) -> Dict[str, Any]:
     where = f"{source}: model.text_field_embedder.token_embedders.{key}"
+    if type(indexer) is ELMoTokenCharactersIndexer:
+        return _elmo_input(key, indexer, token_embedder, weights, where, files)
     if getattr(indexer, "_start_tokens", None) or getattr(indexer, "_end_tokens", None):
         raise ExportError(f"{source}: token indexer {key!r} adds start or end tokens, which a bundle cannot hold")
     if type(indexer) is SingleIdTokenIndexer:
@@ -209,6 +220,51 @@ def _input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], 
     raise ExportError(f"{source}: token indexer {key!r} ({type(indexer).__name__}) cannot be exported")
 
 
+def _elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], where: str, files: Dict[str, str]) -> Dict[str, Any]:
+    """The `ner_elmo` embedder: its biLM's files copied (checked to hold the archived biLM's
+    weights), its mix and projection in the weights."""
+    if type(token_embedder) is not ElmoLayersTokenEmbedder:
+        raise ExportError(f"{where}: {type(token_embedder).__name__} cannot be exported for ELMo characters (ner_elmo can)")
+    if token_embedder._implementation != "fast":
+        raise ExportError(f'{where}: implementation {token_embedder._implementation!r} cannot be exported ("fast" can: the same weights)')
+    if indexer._mapper.tokens_to_add:
+        raise ExportError(f"{where}: an ELMo indexer with tokens_to_add cannot be exported")
+    mix = token_embedder._scalar_mix
+    if mix is not None and mix.do_layer_norm:
+        raise ExportError(f"{where}: do_layer_norm cannot be exported")
+    from ner_elmo.modules.elmo.bilm import FastElmoBiLm
+
+    options_file, weight_file = token_embedder._options_file, token_embedder._weight_file
+    reference = FastElmoBiLm(options_file, weight_file).state_dict()
+    trained = token_embedder._bilm.state_dict()
+    if reference.keys() != trained.keys() or any(not torch.equal(reference[name], trained[name]) for name in reference):
+        raise ExportError(
+            f"{where}: the archived biLM's weights differ from {token_embedder._weight_file} (fine-tuned, or another "
+            "file): a bundle copies the file, so it cannot hold them"
+        )
+    files["elmo_options.json"], files["elmo_weights.hdf5"] = options_file, weight_file
+    if mix is not None:
+        weights[f"inputs.{key}.scalar_parameters"] = torch.cat([p.detach().reshape(1) for p in mix.scalar_parameters])
+        weights[f"inputs.{key}.gamma"] = mix.gamma.detach().reshape(1)
+    if token_embedder._projection is not None:
+        weights[f"inputs.{key}.projection.weight"] = token_embedder._projection.weight
+        weights[f"inputs.{key}.projection.bias"] = token_embedder._projection.bias
+    return {
+        "key": key,
+        "indexer": "elmo_characters",
+        "namespace": None,
+        "embedder": {
+            "type": "elmo",
+            "options_file": "elmo_options.json",
+            "weight_file": "elmo_weights.hdf5",
+            "layers": token_embedder._layers,
+            "mix": mix is not None,
+            "projection_dim": token_embedder._projection.out_features if token_embedder._projection is not None else None,
+            "output_dim": token_embedder.get_output_dim(),
+        },
+    }
+
+
 def _activation_name(activation) -> Optional[str]:
     kinds = {torch.nn.ReLU: "relu", torch.nn.Tanh: "tanh", torch.nn.Sigmoid: "sigmoid", torch.nn.Identity: "linear"}
     if type(activation) in kinds:
@@ -256,7 +312,8 @@ def model_card(archive, archive_file: str, spec: Dict[str, Any], vocabulary: Dic
         + ", ".join(sorted({tag.split('-', 1)[1] for tag in vocabulary[spec['label_namespace']] if '-' in tag})),
         "- inputs: " + "; ".join(_input_line(item, vocabulary) for item in spec["inputs"]),
         f"- encoder: {json.dumps(spec['encoder'])}",
-        "- embeddings needed at prediction time: none beyond this bundle (word vectors, GloVe extension included, are in its weights)",
+        "- embeddings needed at prediction time: none beyond this bundle (word vectors, GloVe extension included, are in "
+        "its weights; an ELMo biLM's files are copied in)",
         "",
         "## Training",
         "",
@@ -299,5 +356,8 @@ def _scores(metrics: Dict[str, Any], prefix: str, report: Path) -> str:
 
 
 def _input_line(item: Dict[str, Any], vocabulary: Dict[str, List[str]]) -> str:
+    if not item.get("namespace"):
+        layers = "the learned mix of its layers" if item["embedder"]["mix"] else f"layer {item['embedder']['layers'][0]}"
+        return f"{item['key']} (ELMo, {layers}; its options and weights copied in)"
     size = len(vocabulary[item["namespace"]])
     return f"{item['key']} ({item['embedder']['type']}, {size} entries in '{item['namespace']}')"

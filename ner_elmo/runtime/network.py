@@ -5,6 +5,7 @@ same module: the word embedding is a table lookup (the training words' rows and 
 extension's, joined), the character CNN is `ner_elmo.modules.char_cnn`, the encoders are
 `ner_elmo.modules.bilstm`, the CRF's scores `ner_elmo.modules.viterbi.constrained_transitions`.
 """
+from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple
 
 import torch
@@ -49,6 +50,40 @@ class CharacterCnn(torch.nn.Module):
         return cnn_word_encodings(embedded, characters != 0, self.convolutions, self._activation, self.projection)
 
 
+class ElmoEmbedder(torch.nn.Module):
+    """
+    ELMo from the bundle's copy of the biLM's files, run by `FastElmoBiLm` (the `ner_elmo`
+    embedder's `"fast"` implementation): the learned mix of its layers or one layer, without the
+    sentence marks (`ner_elmo.modules.elmo.layer_mix`), then the optional projection.
+    """
+
+    def __init__(self, spec: Mapping[str, Any], directory: Path) -> None:
+        super().__init__()
+        from ner_elmo.modules.elmo.bilm import FastElmoBiLm
+        from ner_elmo.modules.elmo.layer_mix import mix_layers, remove_sentence_boundaries
+
+        self._mix_layers, self._remove_boundaries = mix_layers, remove_sentence_boundaries
+        self.bilm = FastElmoBiLm(str(directory / spec["options_file"]), str(directory / spec["weight_file"]))
+        self._layers = spec["layers"]
+        self.mix = spec["mix"]
+        if self.mix:
+            self.scalar_parameters = torch.nn.Parameter(torch.zeros(len(self._layers)), requires_grad=False)
+            self.gamma = torch.nn.Parameter(torch.ones(1), requires_grad=False)
+        self.projection = (
+            torch.nn.Linear(self.bilm.get_output_dim(), spec["projection_dim"]) if spec.get("projection_dim") else None
+        )
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        output = self.bilm(char_ids)
+        activations = [output["activations"][layer] for layer in self._layers]
+        if self.mix:
+            representation = self._mix_layers(activations, list(self.scalar_parameters), self.gamma)
+        else:
+            representation = activations[0]
+        representation, _ = self._remove_boundaries(representation, output["mask"])
+        return self.projection(representation) if self.projection is not None else representation
+
+
 _EMBEDDERS = {"embedding": WordEmbedding, "char_cnn": CharacterCnn}
 
 
@@ -75,12 +110,15 @@ class TaggerNetwork(torch.nn.Module):
     scores (`transition_scores`).
     """
 
-    def __init__(self, spec: Mapping[str, Any], vocabulary: Mapping[str, List[str]]) -> None:
+    def __init__(self, spec: Mapping[str, Any], vocabulary: Mapping[str, List[str]], directory: Path) -> None:
         super().__init__()
         self.spec = spec
         self.inputs = torch.nn.ModuleDict()
         for item in spec["inputs"]:
             embedder = item["embedder"]
+            if embedder["type"] == "elmo":
+                self.inputs[item["key"]] = ElmoEmbedder(embedder, directory)
+                continue
             if embedder["type"] not in _EMBEDDERS:
                 raise BundleError(f"unknown embedder type {embedder['type']!r}")
             self.inputs[item["key"]] = _EMBEDDERS[embedder["type"]](embedder, len(vocabulary[item["namespace"]]))
@@ -96,8 +134,9 @@ class TaggerNetwork(torch.nn.Module):
                 self.crf.register_buffer("end", torch.zeros(tags))
 
     def load_weights(self, weights: Dict[str, torch.Tensor], source: str) -> None:
-        """Every tensor of the network from `weights`, which must hold exactly these, shaped so."""
-        expected = self.state_dict()
+        """Every tensor of the network from `weights`, which must hold exactly these, shaped so
+        (an ELMo biLM's come from the bundle's copy of its HDF5 file instead)."""
+        expected = {name: value for name, value in self.state_dict().items() if ".bilm." not in name}
         missing = sorted(set(expected) - set(weights))
         unexpected = sorted(set(weights) - set(expected))
         if missing or unexpected:
@@ -111,7 +150,7 @@ class TaggerNetwork(torch.nn.Module):
                 raise BundleError(
                     f"{source}: {name} has shape {tuple(tensor.shape)}, the architecture needs {tuple(expected[name].shape)}"
                 )
-        self.load_state_dict(weights)
+        self.load_state_dict(weights, strict=False)
 
     def transition_scores(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The CRF's transition, start and end scores as its decoder sees them."""

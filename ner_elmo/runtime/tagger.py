@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Un
 import numpy
 import torch
 
+from ner_elmo.modules.elmo.char_ids import batch_to_char_ids
 from ner_elmo.modules.entity_confidence import EntityScorer, SentenceScores
 from ner_elmo.modules.viterbi import viterbi_decode_batch
 from ner_elmo.runtime import bundle as bundle_files
@@ -95,13 +96,14 @@ class Tagger(TextTagger):
         self.config = config
         self.label_encoding: str = spec["label_encoding"]
         self.labels: List[str] = vocabulary[spec["label_namespace"]]
-        self._network = TaggerNetwork(spec, vocabulary)
+        self._network = TaggerNetwork(spec, vocabulary, self.directory)
         self._network.load_weights(weights, str(self.directory / bundle_files.WEIGHTS_NAME))
         self._network.eval().to(device)
         self.device = torch.device(device)
         self._indexes = {
             item["key"]: {token: index for index, token in enumerate(vocabulary[item["namespace"]])}
             for item in spec["inputs"]
+            if item.get("namespace")
         }
         self._inputs = InputReader(**{**config.get("inputs", {}), **input_settings})
         self.scorer = EntityScorer(self.labels, self.label_encoding)
@@ -185,6 +187,9 @@ class Tagger(TextTagger):
         columns = numpy.concatenate([numpy.arange(length) for length in lengths])
         tensors: Dict[str, torch.Tensor] = {}
         for item in self._network.spec["inputs"]:
+            if item["indexer"] == "elmo_characters":
+                tensors[item["key"]] = batch_to_char_ids(texts).to(self.device)
+                continue
             index = self._indexes[item["key"]]
             if item["indexer"] == "single_id":
                 lower = item.get("lowercase_tokens", False)

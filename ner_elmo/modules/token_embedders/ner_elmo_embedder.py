@@ -8,9 +8,9 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.modules.scalar_mix import ScalarMix
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
-from allennlp.nn.util import remove_sentence_boundaries
 
 from ner_elmo.environment import ELMO_OPTIONS_URL, ELMO_WEIGHTS_URL
+from ner_elmo.modules.elmo.layer_mix import mix_layers, remove_sentence_boundaries
 from ner_elmo.modules.elmo_cache import (
     CACHE_DTYPES,
     DiskActivationStore,
@@ -210,6 +210,8 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
         # Plain attributes, not submodules: the cache never changes the state dict, so a model
         # trained with it loads without it and the other way round.
         self._options_text = options_text
+        # The local copies the biLM was built from (the bundle exporter copies them).
+        self._options_file, self._weight_file = local_options, local_weights
         self._fingerprint: Optional[str] = None
         self._fingerprint_signature: tuple = ()
         self._warned_unfrozen = False
@@ -291,7 +293,10 @@ class ElmoLayersTokenEmbedder(TokenEmbedder):
             activations = [bilm_output["activations"][layer] for layer in self._layers]
         mask_with_bos_eos = bilm_output["mask"]
 
-        if self._scalar_mix is not None:
+        if self._scalar_mix is not None and not self._scalar_mix.do_layer_norm:
+            # The computation the torch-only runtime runs (allennlp's ScalarMix, same operations).
+            representation = mix_layers(activations, self._scalar_mix.scalar_parameters, self._scalar_mix.gamma)
+        elif self._scalar_mix is not None:
             representation = self._scalar_mix(activations, mask_with_bos_eos)
         else:
             representation = activations[0]
