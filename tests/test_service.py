@@ -260,16 +260,36 @@ class GatedPredictor:
 # The answers: the same bytes as `allennlp predict`.
 
 
-def check_answers_equal_allennlp_predict(server: LiveServer, expected_lines: List[str]) -> None:
+def _split_scores(output):
+    """The output without its entities' scores, and the scores."""
+    output = json.loads(output) if isinstance(output, (str, bytes)) else output
+    scores = [entity.pop("score") for entity in output.get("entities") or []]
+    return output, scores
+
+
+def check_same_answer(got, expected, score_tolerance: float) -> None:
+    """The same bytes; or, for a model whose numbers move with the batch's other sentences, the
+    same output with scores within `score_tolerance`."""
+    if not score_tolerance:
+        assert got == expected
+        return
+    (have, have_scores), (want, want_scores) = _split_scores(got), _split_scores(expected)
+    assert have == want
+    assert have_scores == pytest.approx(want_scores, abs=score_tolerance)
+
+
+def check_answers_equal_allennlp_predict(server: LiveServer, expected_lines: List[str], score_tolerance: float = 0.0) -> None:
     for index, (line, expected) in enumerate(zip(INPUT_LINES, expected_lines)):
         response = post(server.url, "/predict", line.encode("utf-8"))
         assert response.status_code == (422 if index in REJECTED else 200), response.text
         assert response.headers["content-type"] == "application/json"
-        assert response.content == (expected + "\n").encode("utf-8")
+        check_same_answer(response.content, (expected + "\n").encode("utf-8"), score_tolerance)
     response = post(server.url, "/predict_batch", ("[" + ",".join(INPUT_LINES) + "]").encode("utf-8"))
     assert response.status_code == 200
-    assert response.content == ("[" + ",\n".join(expected_lines) + "]\n").encode("utf-8")
-    assert response.json() == [json.loads(line) for line in expected_lines]
+    if not score_tolerance:
+        assert response.content == ("[" + ",\n".join(expected_lines) + "]\n").encode("utf-8")
+    for got, expected in zip(response.json(), expected_lines):
+        check_same_answer(got, json.loads(expected), score_tolerance)
 
 
 def test_lexicon_tagger_answers_what_allennlp_predict_writes(lexicon_archive, tmp_path):
@@ -317,7 +337,11 @@ def test_elmo_taggers_answer_what_allennlp_predict_writes(elmo_archives, embedde
         server.wait_ready()
         # Serving turns the ner_elmo activation cache off; `allennlp predict` kept it.
         assert activation_caches(server.batcher.predictor._model) == []
-        check_answers_equal_allennlp_predict(server, expected)
+        # The same tags; the scores move with the batch's other sentences: by float32 round-off
+        # in the stateless ner_elmo biLM (one rounding step of the printed score), by the LSTM
+        # states allennlp's stock biLM carries from batch to batch (a few thousandths here).
+        tolerance = 0.02 if embedder_type == "elmo_token_embedder" else 1.01e-4
+        check_answers_equal_allennlp_predict(server, expected, score_tolerance=tolerance)
     archived = load_archive(str(archive), overrides=overrides).model
     caches = [name for name, _ in activation_caches(archived)]
     assert caches == (["text_field_embedder.token_embedder_elmo"] if embedder_type == "ner_elmo" else [])

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Union
 from allennlp.commands.subcommand import Subcommand
 
 from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archive_safely
-from ner_elmo.predictors.ner_predictor import UnreadableLine
+from ner_elmo.runtime.inputs import UnreadableLine
 from ner_elmo.reporting.entity_html import (
     PredictionLine,
     read_prediction_lines,

@@ -26,6 +26,9 @@ RESERVED_KEYS = frozenset(
     INPUT_KEYS + ("tags", "entities", "sentences", "token_offsets", "error", "line")
 )
 
+#: Decimals of an entity's `"score"` in outputs.
+SCORE_DECIMALS = 4
+
 _LINE_BREAKS = re.compile("[\x85\u2028\u2029]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_TYPE_NAMES = {
@@ -207,7 +210,8 @@ class InputReader:
                     "token_end": first + end,
                 }
                 if entity_score is not None:
-                    entity["score"] = entity_score(index, label, start, end)
+                    # Four decimals: what a threshold needs, and stable across batch compositions.
+                    entity["score"] = round(entity_score(index, label, start, end), SCORE_DECIMALS)
                     if min_score is not None and entity["score"] < min_score:
                         continue
                 entities.append(entity)

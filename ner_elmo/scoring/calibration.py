@@ -101,10 +101,13 @@ def reliability_diagram(series: List[Tuple[str, List[dict]]], title: str, output
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
     top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
     for name, table in series:
-        top.plot([row["mean_score"] for row in table], [row["accuracy"] for row in table], "o-", markersize=4, label=name)
+        # Marker area follows the bin's entity count: a bin of one entity is a dot, not a claim.
+        x, y = [row["mean_score"] for row in table], [row["accuracy"] for row in table]
+        line, = top.plot(x, y, "-", linewidth=1, alpha=0.5)
+        top.scatter(x, y, s=[8 + 4 * math.sqrt(row["count"]) for row in table], color=line.get_color(), label=name, zorder=3)
     top.set_ylabel("fraction of entities correct")
     top.set_title(title)
-    top.legend(loc="upper left")
+    top.legend(loc="lower right", fontsize="small")
     table = series[0][1]
     width = table[0]["high"] - table[0]["low"] if table else 0.1
     bottom.bar([row["low"] for row in table], [row["count"] for row in table], width=width, align="edge", edgecolor="black")

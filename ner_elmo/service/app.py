@@ -28,7 +28,7 @@ from fastapi.responses import Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 
-from ner_elmo.predictors.ner_predictor import INPUT_KEYS, UnreadableLine, _json_type
+from ner_elmo.runtime.inputs import INPUT_KEYS, UnreadableLine, _json_type
 from ner_elmo.service.batcher import (
     BatchFailed,
     DeadlineExceeded,

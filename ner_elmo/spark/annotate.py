@@ -19,9 +19,10 @@ into place when the job has succeeded, so a failed job leaves an existing output
 Output rows:
 
 * the id column, as read (its name and type);
-* `entities`: `array<struct<text, label, start, end, token_start, token_end>>`, the predictor's
-  `"entities"` (character offsets into the text, token indices into its tokens; `end` and
-  `token_end` exclusive), null for an error row;
+* `entities`: `array<struct<text, label, start, end, token_start, token_end, score>>`, the
+  predictor's `"entities"` (character offsets into the text, token indices into its tokens; `end`
+  and `token_end` exclusive; `score` the entity's probability, null for a model without one),
+  null for an error row;
 * `error`: null, or why the row could not be tagged: a null, empty or non-string text, and for
   JSON lines a blank line, a line that is not JSON or not an object, or an object without the
   text key. Such a row never fails the job.
@@ -48,6 +49,7 @@ from pyspark import SparkFiles, TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
+    DoubleType,
     ArrayType,
     IntegerType,
     StringType,
@@ -56,7 +58,7 @@ from pyspark.sql.types import (
 )
 
 from ner_elmo.common.atomic_write import LocalFiles, atomic_directory, partial_name
-from ner_elmo.predictors.ner_predictor import UnreadableLine, _json_type
+from ner_elmo.runtime.inputs import UnreadableLine, _json_type
 
 ENTITIES_COLUMN = "entities"
 ERROR_COLUMN = "error"
@@ -69,6 +71,7 @@ ENTITY_TYPE = StructType(
         StructField("end", IntegerType()),
         StructField("token_start", IntegerType()),
         StructField("token_end", IntegerType()),
+        StructField("score", DoubleType()),
     ]
 )
 INPUT_FORMATS = ("json", "parquet")
