@@ -39,19 +39,23 @@ def crf_forward_backward(
     end: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
-    `(alpha, beta, log_z)` of a linear-chain CRF for a batch, in the logits' floating type
-    (float32 keeps a probability's error near 1e-6, well under what a score is used for).
+    `(alpha, beta, log_z)` of a linear-chain CRF for a batch, in float64.
 
     `logits` `(batch, time, tags)`, `mask` `(batch, time)` a prefix of `True`s per row,
     `transitions[i, j]` the score of tag i followed by tag j, `start`/`end` `(tags,)`.
     `alpha[b, t, k]`: log-sum of the scores of all tag sequences of positions `0..t` ending in
     k (its emission included); `beta[b, t, k]`: log-sum over the continuations after `t` from k
     (the end score included); `log_z[b]`: the log partition function. Positions past a row's
-    length hold zeros.
+    length hold zeros; a tag no sequence can reach has `-inf`.
+
+    Computed in probability space with a scale per step (each step one small matrix product
+    instead of a log-sum-exp over tags x tags): the forward vector is renormalised to sum 1 at
+    every position and its log scale accumulated; float64 keeps every allowed path above
+    underflow (its range is 1e-308; a forbidden transition, scored -10000, is exactly 0).
     """
-    logits = logits.detach()
+    kind = dict(dtype=torch.float64, device=logits.device)
+    logits = logits.detach().to(**kind)
     batch, steps, tags = logits.shape
-    kind = dict(dtype=logits.dtype, device=logits.device)
     transitions = transitions.detach().to(**kind)
     start = torch.zeros(tags, **kind) if start is None else start.detach().to(**kind)
     end = torch.zeros(tags, **kind) if end is None else end.detach().to(**kind)
@@ -61,25 +65,44 @@ def crf_forward_backward(
     beta = logits.new_zeros(batch, steps, tags)
     if steps == 0:
         return alpha, beta, logits.new_zeros(batch)
-    current = logits[:, 0] + start
-    alpha[:, 0] = current
-    for t in range(1, steps):
-        step = torch.logsumexp(current.unsqueeze(2) + transitions, dim=1) + logits[:, t]
-        current = torch.where(mask[:, t : t + 1], step, current)
-        alpha[:, t] = step
-    # `current` now holds each row's alpha at its last token.
-    log_z = torch.logsumexp(current + end, dim=1)
-    following = end.expand(batch, tags).clone()  # beta at the position each row is at
-    last = (lengths - 1).clamp(min=0)
-    for t in range(steps - 1, -1, -1):
-        at_end = (last == t).unsqueeze(1)
-        inside = (t < last).unsqueeze(1)
-        if t + 1 < steps:
-            step = torch.logsumexp(transitions + (logits[:, t + 1] + following).unsqueeze(1), dim=2)
-        else:
-            step = following
-        following = torch.where(at_end, end.expand(batch, tags), torch.where(inside, step, following))
-        beta[:, t] = following
+    shift = transitions.max()
+    weights = torch.exp(transitions - shift)  # (from, to)
+    peaks = logits.max(dim=2, keepdim=True).values  # (batch, time, 1)
+    emitted = torch.exp(logits - peaks)
+
+    def normalised(vector):
+        total = vector.sum(dim=1, keepdim=True)
+        return vector / total, torch.log(total)
+
+    first = logits[:, 0] + start
+    first_peak = first.max(dim=1, keepdim=True).values
+    forward, log_total = normalised(torch.exp(first - first_peak))
+    scale = first_peak + log_total  # (batch, 1): log of what `forward` was divided by
+    with torch.no_grad():
+        alpha[:, 0] = torch.log(forward) + scale
+        for t in range(1, steps):
+            step, log_total = normalised((forward @ weights) * emitted[:, t])
+            step_scale = scale + shift + peaks[:, t] + log_total
+            alpha[:, t] = torch.log(step) + step_scale
+            running = mask[:, t : t + 1]
+            forward = torch.where(running, step, forward)
+            scale = torch.where(running, step_scale, scale)
+        # `forward`, `scale` now hold each row's last position.
+        final = forward * torch.exp(end - end.max())
+        log_z = (torch.log(final.sum(dim=1, keepdim=True)) + scale + end.max()).squeeze(1)
+
+        last = (lengths - 1).clamp(min=0).unsqueeze(1)
+        ends = torch.exp(end - end.max()).expand(batch, tags)
+        backward, log_total = normalised(ends)
+        back_scale = end.max() + log_total
+        for t in range(steps - 1, -1, -1):
+            if t + 1 < steps:
+                step, log_total = normalised((backward * emitted[:, t + 1]) @ weights.t())
+                step_scale = back_scale + shift + peaks[:, t + 1] + log_total
+                inside = t < last
+                backward = torch.where(inside, step, torch.where(t == last, normalised(ends)[0], backward))
+                back_scale = torch.where(inside, step_scale, torch.where(t == last, end.max() + normalised(ends)[1], back_scale))
+            beta[:, t] = torch.log(backward) + back_scale
     positions = torch.arange(steps, device=logits.device).unsqueeze(0)
     padding = (positions >= lengths.unsqueeze(1)).unsqueeze(2)
     return alpha.masked_fill(padding, 0.0), beta.masked_fill(padding, 0.0), log_z
@@ -157,6 +180,10 @@ class EntityScorer:
                 self._starts[p, k] = starts
                 self._closes[p, k] = closes
                 self._continues[p, k] = any(span == (spans[0][0], 0, 2) for span in spans)
+        # The same as scores to add: 0 where allowed, -inf where not.
+        self._starts_add, self._continues_add, self._closes_add = (
+            numpy.where(allowed, 0.0, _NEG) for allowed in (self._starts, self._continues, self._closes)
+        )
 
     def _outside(self, label: str) -> numpy.ndarray:
         """0 for the tags of type `label`, -inf for the others."""
@@ -168,23 +195,20 @@ class EntityScorer:
         """The probability that tokens `[start, end)` of the sentence are one `label` entity."""
         forbidden = self._outside(label)
         if start == 0:
-            first = scores.start + scores.emissions[0]
-            first = numpy.where(self._starts[-1], first, _NEG)
+            first = scores.start + scores.emissions[0] + self._starts_add[-1]
         else:
-            entering = scores.alpha[start - 1][:, None] + scores.transitions
-            entering = numpy.where(self._starts[:-1], entering, _NEG)
+            entering = scores.alpha[start - 1][:, None] + scores.transitions + self._starts_add[:-1]
             first = _logsumexp(entering, axis=0) + scores.emissions[start]
         current = first + forbidden
         for t in range(start + 1, end):
-            moving = numpy.where(self._continues, current[:, None] + scores.transitions, _NEG)
+            moving = current[:, None] + scores.transitions + self._continues_add
             current = _logsumexp(moving, axis=0) + scores.emissions[t] + forbidden
         if end == len(scores.emissions):
-            closing = numpy.where(self._closes[:, -1], current + scores.end, _NEG)
-            total = _logsumexp(closing, axis=0)
+            total = _logsumexp(current + scores.end + self._closes_add[:, -1], axis=0)
         else:
             after = scores.emissions[end] + scores.beta[end]
-            closing = current[:, None] + scores.transitions + after[None, :]
-            total = _logsumexp(numpy.where(self._closes[:, :-1], closing, _NEG).ravel(), axis=0)
+            closing = current[:, None] + scores.transitions + after[None, :] + self._closes_add[:, :-1]
+            total = _logsumexp(closing.ravel(), axis=0)
         return float(min(1.0, max(0.0, numpy.exp(total - scores.log_z))))
 
 
