@@ -2,9 +2,10 @@
 Environment variables read by the Jsonnet configs in `training_config/`.
 
 AllenNLP hands every environment variable to Jsonnet as an external variable, and Jsonnet's
-`std.extVar` has no default. Importing `ner_elmo` (which `allennlp` does through
-`.allennlp_plugins` or `--include-package` before it reads a config) fills in the defaults below
-for the variables that have one; a variable already set always wins. Data paths have no default:
+`std.extVar` has no default. The plugin's registration (`ner_elmo.plugin`, which `allennlp`
+imports through `.allennlp_plugins` or `--include-package` before it reads a config) fills in the
+defaults below for the variables that have one; a variable already set always wins. A plain
+`import ner_elmo` sets nothing. Data paths have no default:
 a config that needs one fails with Jsonnet's "undefined external variable: NAME" before training.
 """
 import os
