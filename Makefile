@@ -97,6 +97,7 @@ test: install
 NUMERIC_TESTS ?= tests/test_fast_elmo.py tests/test_ner_elmo_embedder.py tests/test_elmo_cache.py \
 	tests/test_viterbi.py tests/test_ner_crf_tagger.py tests/test_elmo_weights_io.py tests/test_rng_state.py \
 	tests/test_fused_bilstm.py tests/test_distinct_character_encoding.py tests/test_word_dropout.py \
+	tests/test_entity_confidence.py \
 	tests/test_vocabulary_from_training_data.py
 CPU_KIND_avx2 := ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
 CPU_KIND_default := ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
