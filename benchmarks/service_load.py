@@ -1,5 +1,6 @@
 """
-Load test of the prediction service: starts the real `allennlp ner-serve` on 127.0.0.1 and
+Load test of the prediction service: starts the real `allennlp ner-serve` (`ner-elmo serve` for a
+bundle directory) on 127.0.0.1 and
 drives it with a bounded asyncio + httpx client (a fixed number of requests, a deadline per run).
 
     python benchmarks/service_load.py ARCHIVE --corpus reuters21578.txt \
@@ -221,14 +222,20 @@ def random_elmo_archive(base: str, options_file: str, directory: Path) -> str:
 
 
 def in_process_throughput(args: argparse.Namespace, texts: List[str]) -> Tuple[float, int, float]:
-    """(tokens/s, tokens, seconds) of the loaded `ner` predictor on `texts`."""
+    """(tokens/s, tokens, seconds) of the loaded `ner` predictor (or bundle tagger) on `texts`."""
     import torch
 
-    from ner_elmo.service.loading import load_serving_predictor
+    import ner_elmo
+    from ner_elmo.runtime.bundle import is_bundle
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = load_serving_predictor(args.archive, batch_size=args.max_batch_size)
+    if is_bundle(args.archive):
+        predictor = ner_elmo.load(args.archive, batch_size=args.max_batch_size)
+    else:
+        from ner_elmo.service.loading import load_serving_predictor
+
+        predictor = load_serving_predictor(args.archive, batch_size=args.max_batch_size)
     predictor.predict_batch_json([{"text": text} for text in texts[: args.max_batch_size]])  # warm
     started = time.perf_counter()
     tokens = 0
@@ -277,8 +284,12 @@ def main() -> None:
               f"{rate:,.0f} tokens/s", flush=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    from ner_elmo.runtime.bundle import is_bundle
+
+    # A bundle is served by the torch-only command, an archive by allennlp's.
+    serve = ["ner_elmo", "serve"] if is_bundle(args.archive) else ["allennlp", "ner-serve"]
     command = [
-        sys.executable, "-m", "allennlp", "ner-serve", args.archive, "--port", str(port),
+        sys.executable, "-m", *serve, args.archive, "--port", str(port),
         "--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms),
         "--queue-size", str(args.queue_size), "--log-level", "warning",
     ] + (["--threads", str(args.threads)] if args.threads else [])

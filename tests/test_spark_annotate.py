@@ -256,3 +256,20 @@ def test_hostile_lines_are_error_rows_and_a_hostile_archive_is_refused(spark, ar
     with pytest.raises(ConfigurationError, match=r"dataset_reader\.type is 'os\.system'"):
         annotate(spark, str(hostile), str(corpus), str(tmp_path / "never"))
     assert not (tmp_path / "marker").exists() and not (tmp_path / "never").exists()
+
+
+def test_a_bundle_tags_on_the_executors_as_its_archive_does(spark, archive, expected_entities, tmp_path):
+    from ner_elmo.commands.ner_export import export_bundle
+
+    bundle = export_bundle(str(archive), str(tmp_path / "bundle"))
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": index, "text": text}) + "\n" for index, text in enumerate(TEXTS)))
+    summary = annotate(spark, str(bundle), str(corpus), str(tmp_path / "out.parquet"), batch_size=3, num_partitions=2)
+    assert summary == {"rows": len(TEXTS), "errors": 0}
+    rows = {row["id"]: row for row in rows_as_dicts(spark.read.parquet(str(tmp_path / "out.parquet")))}
+    assert [rows[index]["entities"] for index in range(len(TEXTS))] == expected_entities
+    # A damaged bundle is refused by the driver before any task runs.
+    (bundle / "vocabulary.json").write_text("{}")
+    with pytest.raises(ConfigurationError, match=r"vocabulary\.json: altered"):
+        annotate(spark, str(bundle), str(corpus), str(tmp_path / "never.parquet"))
+    assert not (tmp_path / "never.parquet").exists()

@@ -134,7 +134,7 @@ def describe(
             namespaces.append(item["namespace"])
     encoder_spec = _encoder(model.encoder, weights, source)
     projection = model.tag_projection_layer._module
-    weights["projection.weight"], weights["projection.bias"] = projection.weight, projection.bias
+    _linear(weights, "projection", projection)
     spec: Dict[str, Any] = {
         "tagger": tagger,
         "label_encoding": label_encoding,
@@ -199,9 +199,7 @@ def _input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], 
         for index, convolution in enumerate(cnn._convolution_layers):
             weights[f"inputs.{key}.convolutions.{index}.weight"] = convolution.weight
             weights[f"inputs.{key}.convolutions.{index}.bias"] = convolution.bias
-        if cnn.projection_layer is not None:
-            weights[f"inputs.{key}.projection.weight"] = cnn.projection_layer.weight
-            weights[f"inputs.{key}.projection.bias"] = cnn.projection_layer.bias
+        _linear(weights, f"inputs.{key}.projection", cnn.projection_layer)
         return {
             "key": key,
             "indexer": "characters",
@@ -246,9 +244,7 @@ def _elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tens
     if mix is not None:
         weights[f"inputs.{key}.scalar_parameters"] = torch.cat([p.detach().reshape(1) for p in mix.scalar_parameters])
         weights[f"inputs.{key}.gamma"] = mix.gamma.detach().reshape(1)
-    if token_embedder._projection is not None:
-        weights[f"inputs.{key}.projection.weight"] = token_embedder._projection.weight
-        weights[f"inputs.{key}.projection.bias"] = token_embedder._projection.bias
+    _linear(weights, f"inputs.{key}.projection", token_embedder._projection)
     return {
         "key": key,
         "indexer": "elmo_characters",
@@ -263,6 +259,12 @@ def _elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tens
             "output_dim": token_embedder.get_output_dim(),
         },
     }
+
+
+def _linear(weights: Dict[str, torch.Tensor], name: str, linear: Optional[torch.nn.Linear]) -> None:
+    """A linear layer's weight and bias under `name` (nothing for `None`)."""
+    if linear is not None:
+        weights[f"{name}.weight"], weights[f"{name}.bias"] = linear.weight, linear.bias
 
 
 def _activation_name(activation) -> Optional[str]:

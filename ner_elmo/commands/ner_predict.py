@@ -70,8 +70,7 @@ class NerPredict(Subcommand):
 
 
 def _ner_predict(args: argparse.Namespace) -> None:
-    from ner_elmo.runtime.bundle import is_bundle
-    from ner_elmo.service.loading import load_serving_predictor
+    from ner_elmo.service.loading import command_model_loader
 
     try:
         check_predict_arguments(args)
@@ -79,22 +78,5 @@ def _ner_predict(args: argparse.Namespace) -> None:
         raise ConfigurationError(str(error)) from None
     check_for_gpu(args.cuda_device)
     predictor_args = json.loads(args.predictor_args) if args.predictor_args.strip() else {}
-    if is_bundle(args.archive_file):
-        if args.weights_file or args.overrides.strip():
-            raise ConfigurationError("--weights-file and -o apply to archives, not to a bundle")
-        import ner_elmo
-
-        device = "cpu" if args.cuda_device < 0 else f"cuda:{args.cuda_device}"
-        tagger = ner_elmo.load(args.archive_file, device=device, **{**predictor_args, "batch_size": args.batch_size})
-    else:
-        predictor_args["batch_size"] = args.batch_size
-        tagger = load_serving_predictor(
-            args.archive_file,
-            cuda_device=args.cuda_device,
-            weights_file=args.weights_file,
-            overrides=args.overrides,
-            predictor_args=predictor_args,
-            batch_size=args.batch_size,
-            trust_archive=args.trust_archive,
-        )
+    tagger = command_model_loader(args, args.batch_size, predictor_args)()
     run_predict(tagger, args)

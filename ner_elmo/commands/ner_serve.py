@@ -20,7 +20,6 @@ described in `ner_elmo.service.app` and the README's "Security". Needs the `serv
 (FastAPI, uvicorn, prometheus-client).
 """
 import argparse
-import functools
 import json
 import logging
 
@@ -34,7 +33,6 @@ from ner_elmo.service.serving import (  # noqa: F401  (is_loopback, API_KEY_VARI
     add_service_arguments,
     check_service_arguments,
     is_loopback,
-    load_bundle,
     run_service,
 )
 
@@ -68,7 +66,7 @@ class NerServe(Subcommand):
         subparser.add_argument(
             "--predictor-args",
             default="",
-            help='JSON arguments of the ner predictor, e.g. \'{"label_encoding": "BIOUL"}\' (archives only)',
+            help='JSON arguments of the ner predictor (or a bundle\'s tagger), e.g. \'{"max_sentence_tokens": 100}\'',
         )
         add_trust_archive_argument(subparser)
         subparser.set_defaults(func=_ner_serve)
@@ -76,34 +74,17 @@ class NerServe(Subcommand):
 
 
 def _ner_serve(args: argparse.Namespace) -> None:
-    from ner_elmo.runtime.bundle import is_bundle
-    from ner_elmo.service.loading import load_serving_predictor
+    from ner_elmo.service.loading import command_model_loader
 
     try:
         check_service_arguments(args)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
     check_for_gpu(args.cuda_device)
-    if is_bundle(args.archive_file):
-        if args.weights_file or args.overrides.strip() or args.predictor_args.strip():
-            raise ConfigurationError("--weights-file, -o and --predictor-args apply to archives, not to a bundle")
-        args.model = args.archive_file
-        device = "cpu" if args.cuda_device < 0 else f"cuda:{args.cuda_device}"
-        load = functools.partial(load_bundle, args, device)
-    else:
-        predictor_args = json.loads(args.predictor_args) if args.predictor_args.strip() else {}
-        predictor_args.setdefault("max_text_chars", args.max_text_chars)
-        predictor_args.setdefault("max_run_chars", args.max_run_chars)
-        load = functools.partial(
-            load_serving_predictor,
-            args.archive_file,
-            cuda_device=args.cuda_device,
-            weights_file=args.weights_file,
-            overrides=args.overrides,
-            predictor_args=predictor_args,
-            batch_size=args.max_batch_size,
-            trust_archive=args.trust_archive,
-        )
+    predictor_args = json.loads(args.predictor_args) if args.predictor_args.strip() else {}
+    predictor_args.setdefault("max_text_chars", args.max_text_chars)
+    predictor_args.setdefault("max_run_chars", args.max_run_chars)
+    load = command_model_loader(args, args.max_batch_size, predictor_args)
     try:
         run_service(args, load, stop_signals=(SigTermReceived, KeyboardInterrupt))
     except ImportError as error:

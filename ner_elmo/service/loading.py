@@ -13,8 +13,9 @@ overrides its `cache` to `"none"`; archives of other embedders (allennlp's
 import json
 import logging
 import os
+import functools
 import tarfile
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
@@ -119,3 +120,35 @@ def load_serving_predictor(
             ", ".join(name for name, _ in caches),
         )
     return predictor
+
+
+def command_model_loader(args, batch_size: int, predictor_args: Dict[str, Any]) -> Callable[[], Any]:
+    """
+    What `allennlp ner-predict` and `ner-serve` tag with, as a function that loads it: for a
+    bundle directory (`args.archive_file`), its torch-only tagger with `predictor_args` (the
+    archive-only arguments refused); for an archive, `load_serving_predictor` with the
+    command's `--cuda-device`, `--weights-file`, `-o` and `--trust-archive`.
+    """
+    from ner_elmo.runtime.bundle import is_bundle
+
+    if is_bundle(args.archive_file):
+        if args.weights_file or args.overrides.strip():
+            raise ConfigurationError("--weights-file and -o apply to archives, not to a bundle")
+        device = "cpu" if args.cuda_device < 0 else f"cuda:{args.cuda_device}"
+
+        def load_bundle():
+            import ner_elmo
+
+            return ner_elmo.load(args.archive_file, device=device, **{**predictor_args, "batch_size": batch_size})
+
+        return load_bundle
+    return functools.partial(
+        load_serving_predictor,
+        args.archive_file,
+        cuda_device=args.cuda_device,
+        weights_file=args.weights_file,
+        overrides=args.overrides,
+        predictor_args={**predictor_args, "batch_size": batch_size},
+        batch_size=batch_size,
+        trust_archive=args.trust_archive,
+    )

@@ -7,7 +7,8 @@ output row with the id, the text's entities (as the `ner` predictor finds them) 
     spark = spark_session("local[*]")
     annotate(spark, "runs/ner/model.tar.gz", "corpus.jsonl", "entities.parquet")
 
-How it runs: the archive is shipped to the executors with `SparkContext.addFile`; the rows go
+How it runs: the archive (or bundle directory, `allennlp ner-export`: then the executors import
+torch and never allennlp) is shipped to the executors with `SparkContext.addFile`; the rows go
 through `mapInPandas`, whose Python workers each load the `ner` predictor once (activation
 cache off, as for serving) and keep it for every later task of the same archive (Spark reuses
 its Python workers: `spark.python.worker.reuse`, on by default); each task runs torch on the
@@ -44,7 +45,6 @@ from urllib.parse import urlparse
 
 import numpy
 import pandas
-from allennlp.common.checks import ConfigurationError
 from pyspark import SparkFiles, TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -87,6 +87,14 @@ FAIL_FIRST_ATTEMPT_PROPERTY = "ner_elmo.spark.failFirstAttemptOfPartition"
 
 class JavaNotFound(RuntimeError):
     """Spark cannot start: no `java` on PATH or in JAVA_HOME."""
+
+
+def ConfigurationError(message: str) -> Exception:
+    """allennlp's `ConfigurationError`, imported when the driver raises one: an executor tagging
+    with a bundle never imports allennlp."""
+    from allennlp.common.checks import ConfigurationError as _ConfigurationError
+
+    return _ConfigurationError(message)
 
 
 def java_executable() -> Optional[str]:
@@ -316,7 +324,15 @@ def annotate_dataframe(
         raise ConfigurationError(f"the id column may not be called {id_column!r}: the output has such a column")
     json_lines = _LINE_COLUMN in frame.schema.names
     _check_columns("the DataFrame", frame.schema.names, id_column, _LINE_COLUMN if json_lines else text_column)
-    if not trust_archive and os.path.exists(archive):
+    from ner_elmo.runtime.bundle import BundleError, is_bundle, read_config
+
+    if is_bundle(archive):
+        # A damaged bundle is refused here, before any executor starts; each executor checks again.
+        try:
+            read_config(archive)
+        except BundleError as error:
+            raise ConfigurationError(str(error)) from None
+    elif not trust_archive and os.path.exists(archive):
         # Refused here, before any executor starts; executors check again (remote archives too).
         from ner_elmo.common.safe_archive import check_registered_types
         from ner_elmo.service.loading import archived_config
@@ -389,21 +405,29 @@ def _ship(spark: SparkSession, archive: str) -> str:
         spark.sparkContext.addFile(archive)
         return os.path.basename(parsed.path.rstrip("/"))
     path = Path(parsed.path if parsed.scheme == "file" else archive).resolve()
-    if not path.is_file():
+    bundle = path.is_dir() and (path / "config.json").is_file()
+    if not path.is_file() and not bundle:
         raise ConfigurationError(f"model archive {archive!r} not found")
-    status = path.stat()
-    identity = f"{path}\0{status.st_size}\0{status.st_mtime_ns}".encode("utf-8")
+    if bundle:  # its config.json holds every other file's SHA-256: it names the whole bundle
+        identity = f"{path}\0".encode("utf-8") + (path / "config.json").read_bytes()
+    else:
+        status = path.stat()
+        identity = f"{path}\0{status.st_size}\0{status.st_mtime_ns}".encode("utf-8")
     name = f"{hashlib.sha1(identity).hexdigest()[:16]}-{path.name}"
     if _SHIPPED_LINKS is None:
         _SHIPPED_LINKS = tempfile.mkdtemp(prefix="ner-elmo-spark-")
         atexit.register(shutil.rmtree, _SHIPPED_LINKS, True)
     link = os.path.join(_SHIPPED_LINKS, name)
     if not os.path.exists(link):
-        try:
-            os.link(path, link)
-        except OSError:
-            shutil.copyfile(path, link)
-    spark.sparkContext.addFile(link)
+        sources = [(path, link)] if not bundle else [(member, os.path.join(link, member.name)) for member in path.iterdir()]
+        if bundle:
+            os.mkdir(link)
+        for source, target in sources:
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+    spark.sparkContext.addFile(link, recursive=bundle)
     return name
 
 
@@ -426,9 +450,18 @@ def _predictor(
     path = SparkFiles.get(archive_name)
     key = json.dumps([path, cuda_device, overrides, predictor_args, batch_size, trust_archive], sort_keys=True)
     if _loaded["key"] != key:
-        from ner_elmo.service.loading import load_serving_predictor
+        from ner_elmo.runtime.bundle import is_bundle
 
         _loaded["key"] = _loaded["predictor"] = None  # free the previous model first
+        if is_bundle(path):  # torch only: nothing of allennlp is imported on the executor
+            import ner_elmo
+
+            device = "cpu" if cuda_device < 0 else f"cuda:{cuda_device}"
+            _loaded["predictor"] = ner_elmo.load(path, device=device, **{**predictor_args, "batch_size": batch_size})
+            _loaded["key"] = key
+            return _loaded["predictor"]
+        from ner_elmo.service.loading import load_serving_predictor
+
         _loaded["predictor"] = load_serving_predictor(
             path,
             cuda_device=cuda_device,
