@@ -369,3 +369,48 @@ def test_ner_elmo_serve_serves_a_bundle_without_allennlp_and_stops_on_sigterm(le
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_stock_crf_tagger_with_elmo_token_embedder_exports_to_the_stateless_biLM(tmp_path):
+    """allennlp-models' own ELMo NER setup: `crf_tagger` + `elmo_token_embedder`. Its biLM
+    carries LSTM states across batches; from zero states (each sentence alone, states reset) its
+    logits are the bundle's."""
+    import allennlp_models.tagging  # noqa: F401  (registers crf_tagger, as allennlp's plugins do)
+    from allennlp.models.archival import load_archive
+
+    elmo = {
+        "type": "elmo_token_embedder",
+        "options_file": str(FIXTURES / "elmo" / "options.json"),
+        "weight_file": str(FIXTURES / "elmo" / "lm_weights.hdf5"),
+        "do_layer_norm": False,
+        "dropout": 0.0,
+        "projection_dim": 20,
+    }
+    overrides = {
+        "trainer.num_epochs": 2,
+        "model.type": "crf_tagger",
+        "model.text_field_embedder.token_embedders.elmo": elmo,
+        "model.encoder.input_size": 50 + 128 + 20,
+        "model.encoder.hidden_size": 16,
+    }
+    params = Params.from_file(str(CONFIGS / "conll2003_elmo.jsonnet"), params_overrides=json.dumps(overrides), ext_vars=FIXTURE_ENV)
+    train_model(params, tmp_path / "run")
+    bundle = export_bundle(str(tmp_path / "run" / "model.tar.gz"), str(tmp_path / "bundle"))
+    assert {"elmo_options.json", "elmo_weights.hdf5"} <= {path.name for path in bundle.iterdir()}
+    tagger = ner_elmo.load(bundle)
+    archive = load_archive(str(tmp_path / "run" / "model.tar.gz"))
+    from ner_elmo.predictors.ner_predictor import NerPredictor
+
+    predictor = NerPredictor(archive.model, archive.dataset_reader, label_encoding="BIOUL")
+    stock_lstm = archive.model.text_field_embedder.token_embedder_elmo._elmo._elmo_lstm._elmo_lstm
+    texts, _ = _texts()
+    sentences = [sentence for text in texts[:25] for sentence in tagger.parse({"text": text}).sentences]
+    differing = 0
+    for sentence in sentences:
+        stock_lstm.reset_states()
+        (reference,) = predictor.predict_batch_instance([predictor._instance(sentence)])
+        logits, _ = tagger.logits([sentence])
+        assert torch.allclose(logits[0], torch.as_tensor(reference["logits"]), atol=1e-5)
+        (tags, _), = tagger.tag_sentences([sentence])
+        differing += tags != reference["tags"]
+    assert differing == 0 and len(sentences) > 20

@@ -19,7 +19,7 @@ from allennlp.models.simple_tagger import SimpleTagger
 from allennlp.modules.seq2seq_encoders import PassThroughEncoder, PytorchSeq2SeqWrapper
 from allennlp.modules.seq2vec_encoders import CnnEncoder
 from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
-from allennlp.modules.token_embedders import Embedding, TokenCharactersEncoder
+from allennlp.modules.token_embedders import ElmoTokenEmbedder, Embedding, TokenCharactersEncoder
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
 import ner_elmo
@@ -67,7 +67,7 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
     """Writes the bundle of `archive_file` to `output_dir` (see `NerExport`); returns its path."""
     archive = load_archive_safely(archive_file, trust_archive=trust_archive)
     predictor = NerPredictor(archive.model, archive.dataset_reader)
-    files: Dict[str, str] = {}
+    files: Dict[str, Any] = {}  # bundle name -> a local file to copy, or bytes
     spec, weights, namespaces = describe(archive.model, archive.dataset_reader, predictor.label_encoding, archive_file, files)
     vocab = archive.model.vocab
     vocabulary = {
@@ -96,7 +96,10 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
         card = model_card(archive, archive_file, spec, vocabulary, output_dir)
         (temporary / bundle.MODEL_CARD_NAME).write_text(card, encoding="utf-8")
         for name, source in files.items():  # the ELMo biLM's options and weights, copied
-            shutil.copyfile(source, temporary / name)
+            if isinstance(source, bytes):
+                (temporary / name).write_bytes(source)
+            else:
+                shutil.copyfile(source, temporary / name)
         config["files"] = {
             name: bundle.sha256(temporary / name)
             for name in (bundle.WEIGHTS_NAME, bundle.VOCABULARY_NAME, bundle.MODEL_CARD_NAME, *files)
@@ -106,7 +109,7 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
 
 
 def describe(
-    model: Model, reader, label_encoding: str, source: str, files: Dict[str, str]
+    model: Model, reader, label_encoding: str, source: str, files: Dict[str, Any]
 ) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], List[str]]:
     """The bundle's architecture ("model" of config.json), its weights under the runtime's names
     (`ner_elmo.runtime.network`), and the vocabulary namespaces it reads; `files` gets the bundle
@@ -155,7 +158,7 @@ def describe(
     return spec, weights, namespaces
 
 
-def _input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], source: str, files: Dict[str, str]) -> Dict[str, Any]:
+def _input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], source: str, files: Dict[str, Any]) -> Dict[str, Any]:
     where = f"{source}: model.text_field_embedder.token_embedders.{key}"
     if type(indexer) is ELMoTokenCharactersIndexer:
         return _elmo_input(key, indexer, token_embedder, weights, where, files)
@@ -218,9 +221,12 @@ def _input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], 
     raise ExportError(f"{source}: token indexer {key!r} ({type(indexer).__name__}) cannot be exported")
 
 
-def _elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], where: str, files: Dict[str, str]) -> Dict[str, Any]:
+def _elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], where: str, files: Dict[str, Any]) -> Dict[str, Any]:
     """The `ner_elmo` embedder: its biLM's files copied (checked to hold the archived biLM's
-    weights), its mix and projection in the weights."""
+    weights), its mix and projection in the weights. allennlp's `elmo_token_embedder` goes to
+    `_stock_elmo_input`."""
+    if type(token_embedder) is ElmoTokenEmbedder:
+        return _stock_elmo_input(key, indexer, token_embedder, weights, where, files)
     if type(token_embedder) is not ElmoLayersTokenEmbedder:
         raise ExportError(f"{where}: {type(token_embedder).__name__} cannot be exported for ELMo characters (ner_elmo can)")
     if token_embedder._implementation != "fast":
@@ -255,6 +261,46 @@ def _elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tens
             "weight_file": "elmo_weights.hdf5",
             "layers": token_embedder._layers,
             "mix": mix is not None,
+            "projection_dim": token_embedder._projection.out_features if token_embedder._projection is not None else None,
+            "output_dim": token_embedder.get_output_dim(),
+        },
+    }
+
+
+def _stock_elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], where: str, files: Dict[str, Any]) -> Dict[str, Any]:
+    """
+    allennlp's `elmo_token_embedder`: the same weights, run by the stateless `FastElmoBiLm`.
+    allennlp's biLM carries its LSTM states from one batch into the next, so its outputs depend
+    on what it tagged before; the bundle's start every sentence from zero states (what allennlp's
+    computes on its first batch).
+    """
+    from allennlp.common.file_utils import cached_path
+
+    elmo = token_embedder._elmo
+    bilm = elmo._elmo_lstm
+    if indexer._mapper.tokens_to_add:
+        raise ExportError(f"{where}: an ELMo indexer with tokens_to_add cannot be exported")
+    if elmo._keep_sentence_boundaries or len(elmo._scalar_mixes) != 1 or elmo._scalar_mixes[0].do_layer_norm:
+        raise ExportError(f"{where}: keep_sentence_boundaries, several representations or do_layer_norm cannot be exported")
+    if bilm._requires_grad:
+        raise ExportError(f"{where}: a fine-tuned biLM (requires_grad) cannot be exported: a bundle copies the weight file")
+    encoder = bilm._token_embedder
+    files["elmo_options.json"] = json.dumps(encoder._options).encode("utf-8")
+    files["elmo_weights.hdf5"] = cached_path(encoder._weight_file)
+    mix = elmo._scalar_mixes[0]
+    weights[f"inputs.{key}.scalar_parameters"] = torch.cat([p.detach().reshape(1) for p in mix.scalar_parameters])
+    weights[f"inputs.{key}.gamma"] = mix.gamma.detach().reshape(1)
+    _linear(weights, f"inputs.{key}.projection", token_embedder._projection)
+    return {
+        "key": key,
+        "indexer": "elmo_characters",
+        "namespace": None,
+        "embedder": {
+            "type": "elmo",
+            "options_file": "elmo_options.json",
+            "weight_file": "elmo_weights.hdf5",
+            "layers": list(range(bilm.num_layers)),
+            "mix": True,
             "projection_dim": token_embedder._projection.out_features if token_embedder._projection is not None else None,
             "output_dim": token_embedder.get_output_dim(),
         },
