@@ -57,13 +57,13 @@ class ElmoEmbedder(torch.nn.Module):
     sentence marks (`ner_elmo.modules.elmo.layer_mix`), then the optional projection.
     """
 
-    def __init__(self, spec: Mapping[str, Any], directory: Path) -> None:
+    def __init__(self, spec: Mapping[str, Any], directory: Path, dtype: str = "float32") -> None:
         super().__init__()
         from ner_elmo.modules.elmo.bilm import FastElmoBiLm
         from ner_elmo.modules.elmo.layer_mix import mix_layers, remove_sentence_boundaries
 
         self._mix_layers, self._remove_boundaries = mix_layers, remove_sentence_boundaries
-        self.bilm = FastElmoBiLm(str(directory / spec["options_file"]), str(directory / spec["weight_file"]))
+        self.bilm = FastElmoBiLm(str(directory / spec["options_file"]), str(directory / spec["weight_file"]), dtype=dtype)
         self._layers = spec["layers"]
         self.mix = spec["mix"]
         if self.mix:
@@ -110,14 +110,16 @@ class TaggerNetwork(torch.nn.Module):
     scores (`transition_scores`).
     """
 
-    def __init__(self, spec: Mapping[str, Any], vocabulary: Mapping[str, List[str]], directory: Path) -> None:
+    def __init__(
+        self, spec: Mapping[str, Any], vocabulary: Mapping[str, List[str]], directory: Path, elmo_dtype: str = "float32"
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.inputs = torch.nn.ModuleDict()
         for item in spec["inputs"]:
             embedder = item["embedder"]
             if embedder["type"] == "elmo":
-                self.inputs[item["key"]] = ElmoEmbedder(embedder, directory)
+                self.inputs[item["key"]] = ElmoEmbedder(embedder, directory, elmo_dtype)
                 continue
             if embedder["type"] not in _EMBEDDERS:
                 raise BundleError(f"unknown embedder type {embedder['type']!r}")

@@ -72,6 +72,9 @@ class Tagger(TextTagger):
         Sentences per forward pass.
     min_score : `float`, optional (default = `None`)
         Leave out entities scoring below it.
+    elmo_dtype : `str`, optional (default = `"float32"`)
+        The precision of an ELMo biLM's LSTM products (`FastElmoBiLm`'s `dtype`: `"int8"` on a
+        CPU, `"bfloat16"` or `"float16"` on a GPU), at the precision cost its docstring states.
     temperature : `float`, optional (default = the bundle's, else `1.0`)
         Entity scores are computed with every score of the network divided by it (fitted on dev
         data by `allennlp ner-calibrate`); the tags do not depend on it.
@@ -86,6 +89,7 @@ class Tagger(TextTagger):
         batch_size: int = 64,
         min_score: Optional[float] = None,
         temperature: Optional[float] = None,
+        elmo_dtype: str = "float32",
         **input_settings: Any,
     ) -> None:
         self.directory = Path(directory)
@@ -96,7 +100,7 @@ class Tagger(TextTagger):
         self.config = config
         self.label_encoding: str = spec["label_encoding"]
         self.labels: List[str] = vocabulary[spec["label_namespace"]]
-        self._network = TaggerNetwork(spec, vocabulary, self.directory)
+        self._network = TaggerNetwork(spec, vocabulary, self.directory, elmo_dtype)
         self._network.load_weights(weights, str(self.directory / bundle_files.WEIGHTS_NAME))
         self._network.eval().to(device)
         self.device = torch.device(device)
