@@ -19,19 +19,27 @@ FIXTURES = REPO_ROOT / "fixtures"
 SHARED = REPO_ROOT.parent / "shared"
 
 
+# The root logger's level when the session starts: every test leaves it so, even one whose
+# module-scoped fixture trained a model (allennlp's training sets INFO before the test starts).
+_SESSION_LOG_LEVEL = logging.getLogger().level
+
+
 @pytest.fixture(autouse=True)
 def _no_log_files_left_behind():
-    """allennlp's training points the root logger at files in its serialization directory
-    (`out.log`); when a test's temporary directory is gone, a later test's logging would fail
-    to reopen them. Handlers a test adds there are closed and removed after it."""
-    root = logging.getLogger()
-    before, level = set(root.handlers), root.level
+    """allennlp's training points the root logger and its tqdm logger at files in its
+    serialization directory (`out.log`); when a test's temporary directory is gone, a later
+    test's logging would fail to reopen them. After each test, the file handlers of both loggers
+    are closed and removed, whoever added them (a module-scoped fixture's training too), and the
+    root logger gets its session level back."""
     yield
-    for handler in list(root.handlers):
-        if handler not in before and isinstance(handler, logging.FileHandler):
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
+    from allennlp.common.tqdm import logger as tqdm_logger
+
+    for logger in (logging.getLogger(), tqdm_logger):
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.FileHandler):
+                logger.removeHandler(handler)
+                handler.close()
+    logging.getLogger().setLevel(_SESSION_LOG_LEVEL)
 
 
 @pytest.fixture
