@@ -247,24 +247,7 @@ def _elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tens
             "file): a bundle copies the file, so it cannot hold them"
         )
     files["elmo_options.json"], files["elmo_weights.hdf5"] = options_file, weight_file
-    if mix is not None:
-        weights[f"inputs.{key}.scalar_parameters"] = torch.cat([p.detach().reshape(1) for p in mix.scalar_parameters])
-        weights[f"inputs.{key}.gamma"] = mix.gamma.detach().reshape(1)
-    _linear(weights, f"inputs.{key}.projection", token_embedder._projection)
-    return {
-        "key": key,
-        "indexer": "elmo_characters",
-        "namespace": None,
-        "embedder": {
-            "type": "elmo",
-            "options_file": "elmo_options.json",
-            "weight_file": "elmo_weights.hdf5",
-            "layers": token_embedder._layers,
-            "mix": mix is not None,
-            "projection_dim": token_embedder._projection.out_features if token_embedder._projection is not None else None,
-            "output_dim": token_embedder.get_output_dim(),
-        },
-    }
+    return _elmo_spec(key, token_embedder, mix, token_embedder._layers, weights)
 
 
 def _stock_elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tensor], where: str, files: Dict[str, Any]) -> Dict[str, Any]:
@@ -287,10 +270,18 @@ def _stock_elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torc
     encoder = bilm._token_embedder
     files["elmo_options.json"] = json.dumps(encoder._options).encode("utf-8")
     files["elmo_weights.hdf5"] = cached_path(encoder._weight_file)
-    mix = elmo._scalar_mixes[0]
-    weights[f"inputs.{key}.scalar_parameters"] = torch.cat([p.detach().reshape(1) for p in mix.scalar_parameters])
-    weights[f"inputs.{key}.gamma"] = mix.gamma.detach().reshape(1)
-    _linear(weights, f"inputs.{key}.projection", token_embedder._projection)
+    return _elmo_spec(key, token_embedder, elmo._scalar_mixes[0], list(range(bilm.num_layers)), weights)
+
+
+def _elmo_spec(key: str, token_embedder, mix, layers: List[int], weights: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+    """An ELMo input of the bundle: the mix's weights (when it mixes) and projection into
+    `weights`, and its part of config.json (the biLM's files are `elmo_options.json` and
+    `elmo_weights.hdf5`)."""
+    if mix is not None:
+        weights[f"inputs.{key}.scalar_parameters"] = torch.cat([p.detach().reshape(1) for p in mix.scalar_parameters])
+        weights[f"inputs.{key}.gamma"] = mix.gamma.detach().reshape(1)
+    projection = token_embedder._projection
+    _linear(weights, f"inputs.{key}.projection", projection)
     return {
         "key": key,
         "indexer": "elmo_characters",
@@ -299,9 +290,9 @@ def _stock_elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torc
             "type": "elmo",
             "options_file": "elmo_options.json",
             "weight_file": "elmo_weights.hdf5",
-            "layers": list(range(bilm.num_layers)),
-            "mix": True,
-            "projection_dim": token_embedder._projection.out_features if token_embedder._projection is not None else None,
+            "layers": layers,
+            "mix": mix is not None,
+            "projection_dim": projection.out_features if projection is not None else None,
             "output_dim": token_embedder.get_output_dim(),
         },
     }
