@@ -121,8 +121,9 @@ def test_a_bundle_tags_as_the_archive_predictor_does(exported):
 def test_the_python_api_gives_entities_with_offsets_and_scores(exported):
     _, bundle = exported
     tagger = ner_elmo.load(bundle)
-    text = "Angela Merkel met Emmanuel Macron in Berlin."
+    text = _texts()[0][0]  # the fixtures' first dev sentence, which has entities
     entities = tagger(text)
+    assert entities
     for entity in entities:
         assert text[entity.start : entity.end] == entity.text
         assert 0.0 <= entity.score <= 1.0

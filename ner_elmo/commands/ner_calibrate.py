@@ -63,22 +63,24 @@ class _Scored:
 
     def __init__(self, tagger, path: str, coding_scheme: str) -> None:
         from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
-        from ner_elmo.data.text_segmentation import TextToken
 
         reader = ConllNerDatasetReader(coding_scheme=coding_scheme, label_encoding=tagger.label_encoding)
         sentences, self.gold = [], []
+        self.gold_count = 0  # every gold entity, one across a piece cut too (recall counts it)
         for instance in reader.read(path):
-            words = [token.text for token in instance["tokens"].tokens]
-            tokens, offset = [], 0
-            for word in words:
-                tokens.append(TextToken(word, offset, offset + len(word)))
-                offset += len(word) + 1
-            sentences.append(tokens)
-            self.gold.append(set(to_spans(instance["tags"].labels, tagger.label_encoding)))
+            spans = to_spans(instance["tags"].labels, tagger.label_encoding)
+            self.gold_count += len(spans)
+            # The file's tokens as the tagger reads pre-tokenized input (a sentence over
+            # max_sentence_tokens in pieces; an entity across a cut can then not be found).
+            first = 0
+            for piece in tagger.parse({"tokens": [token.text for token in instance["tokens"].tokens]}).sentences:
+                last = first + len(piece)
+                sentences.append(piece)
+                self.gold.append({(label, start - first, end - first) for label, start, end in spans if first <= start and end <= last})
+                first = last
         self.path = path
         self.tagger = tagger
         self.batches = list(tagger.batches(sentences))
-        self.gold_count = sum(len(spans) for spans in self.gold)
 
     def outcomes(self, temperature: float) -> Tuple[List[float], List[bool]]:
         scores, correct = [], []

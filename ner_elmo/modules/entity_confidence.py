@@ -92,16 +92,17 @@ def crf_forward_backward(
         log_z = (torch.log(final.sum(dim=1, keepdim=True)) + scale + end.max()).squeeze(1)
 
         last = (lengths - 1).clamp(min=0).unsqueeze(1)
-        ends = torch.exp(end - end.max()).expand(batch, tags)
-        backward, log_total = normalised(ends)
-        back_scale = end.max() + log_total
+        # The backward vector at a row's last position: the end scores alone.
+        ending, log_total = normalised(torch.exp(end - end.max()).expand(batch, tags))
+        ending_scale = end.max() + log_total
+        backward, back_scale = ending, ending_scale
         for t in range(steps - 1, -1, -1):
             if t + 1 < steps:
                 step, log_total = normalised((backward * emitted[:, t + 1]) @ weights.t())
                 step_scale = back_scale + shift + peaks[:, t + 1] + log_total
-                inside = t < last
-                backward = torch.where(inside, step, torch.where(t == last, normalised(ends)[0], backward))
-                back_scale = torch.where(inside, step_scale, torch.where(t == last, end.max() + normalised(ends)[1], back_scale))
+                inside, at_last = t < last, t == last
+                backward = torch.where(inside, step, torch.where(at_last, ending, backward))
+                back_scale = torch.where(inside, step_scale, torch.where(at_last, ending_scale, back_scale))
             beta[:, t] = torch.log(backward) + back_scale
     positions = torch.arange(steps, device=logits.device).unsqueeze(0)
     padding = (positions >= lengths.unsqueeze(1)).unsqueeze(2)
@@ -164,25 +165,21 @@ class EntityScorer:
         self._type = [_chunk_type(label) for label in self.labels]
         self._outside_cache: dict = {}
         # [p, k]: a chunk starts at k after p (row `count`: k is the first token).
-        self._starts = numpy.zeros((count + 1, count), dtype=bool)
+        starts = numpy.zeros((count + 1, count), dtype=bool)
         # [p, k]: k continues p's chunk.
-        self._continues = numpy.zeros((count, count), dtype=bool)
+        continues = numpy.zeros((count, count), dtype=bool)
         # [k, n]: k's chunk closes before n (column `count`: the sentence ends after k).
-        self._closes = numpy.zeros((count, count + 1), dtype=bool)
+        closes = numpy.zeros((count, count + 1), dtype=bool)
         for k, tag in enumerate(self.labels):
-            spans = to_spans([tag], scheme)
-            self._starts[count, k] = bool(spans)
-            self._closes[k, count] = bool(spans)
+            starts[count, k] = closes[k, count] = bool(to_spans([tag], scheme))
             for p, previous in enumerate(self.labels):
                 spans = to_spans([previous, tag], scheme)
-                starts = any(span_start == 1 for _, span_start, _ in spans)
-                closes = any(span_start == 0 and span_end == 1 for _, span_start, span_end in spans)
-                self._starts[p, k] = starts
-                self._closes[p, k] = closes
-                self._continues[p, k] = any(span == (spans[0][0], 0, 2) for span in spans)
-        # The same as scores to add: 0 where allowed, -inf where not.
+                starts[p, k] = any(span_start == 1 for _, span_start, _ in spans)
+                closes[p, k] = any(span_start == 0 and span_end == 1 for _, span_start, span_end in spans)
+                continues[p, k] = any(span == (spans[0][0], 0, 2) for span in spans)
+        # As scores to add: 0 where allowed, -inf where not.
         self._starts_add, self._continues_add, self._closes_add = (
-            numpy.where(allowed, 0.0, _NEG) for allowed in (self._starts, self._continues, self._closes)
+            numpy.where(allowed, 0.0, _NEG) for allowed in (starts, continues, closes)
         )
 
     def _outside(self, label: str) -> numpy.ndarray:

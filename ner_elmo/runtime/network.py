@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 import torch
 
 from ner_elmo.modules.bilstm import FusedBiLstm, ResidualBiLstm
+from ner_elmo.modules.elmo.layer_mix import mix_layers, remove_sentence_boundaries
 from ner_elmo.modules.char_cnn import ACTIVATIONS, cnn_word_encodings, distinct_word_encodings
 from ner_elmo.modules.viterbi import constrained_transitions
 from ner_elmo.runtime.bundle import BundleError
@@ -59,10 +60,8 @@ class ElmoEmbedder(torch.nn.Module):
 
     def __init__(self, spec: Mapping[str, Any], directory: Path, dtype: str = "float32") -> None:
         super().__init__()
-        from ner_elmo.modules.elmo.bilm import FastElmoBiLm
-        from ner_elmo.modules.elmo.layer_mix import mix_layers, remove_sentence_boundaries
+        from ner_elmo.modules.elmo.bilm import FastElmoBiLm  # h5py: imported for ELMo bundles only
 
-        self._mix_layers, self._remove_boundaries = mix_layers, remove_sentence_boundaries
         self.bilm = FastElmoBiLm(str(directory / spec["options_file"]), str(directory / spec["weight_file"]), dtype=dtype)
         self._layers = spec["layers"]
         self.mix = spec["mix"]
@@ -77,10 +76,10 @@ class ElmoEmbedder(torch.nn.Module):
         output = self.bilm(char_ids)
         activations = [output["activations"][layer] for layer in self._layers]
         if self.mix:
-            representation = self._mix_layers(activations, list(self.scalar_parameters), self.gamma)
+            representation = mix_layers(activations, list(self.scalar_parameters), self.gamma)
         else:
             representation = activations[0]
-        representation, _ = self._remove_boundaries(representation, output["mask"])
+        representation, _ = remove_sentence_boundaries(representation, output["mask"])
         return self.projection(representation) if self.projection is not None else representation
 
 
