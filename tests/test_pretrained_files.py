@@ -20,7 +20,7 @@ from ner_elmo.modules.token_embedders.ner_embedding import PretrainedFileEmbeddi
 
 # Nothing listens on the discard port of this machine: the connection is refused at once.
 UNREACHABLE = "http://127.0.0.1:9/elmo_weights.hdf5"
-README_FIX = "(see README, Environment variables)"
+README_FIX = "(see docs/configs.md, Environment variables)"
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,7 @@ def local_copy(path_or_url: str, what: str, key: str, variable: Optional[str] = 
 
     Raises `ConfigurationError`, e.g. `cannot open ELMo weights file 'https://...': cannot
     connect to 127.0.0.1:9 (Connection refused). Set NER_ELMO_ELMO_WEIGHTS to the path of a
-    local copy (see README, Environment variables)`.
+    local copy (see docs/configs.md, Environment variables)`.
 
     # Parameters
 
@@ -84,7 +84,7 @@ def _cached_copy_if_unreachable(url: str) -> Optional[str]:
 
 def _message(path_or_url: str, what: str, key: str, variable: Optional[str], reason: str) -> str:
     if variable and os.environ.get(variable) == str(path_or_url):
-        fix = f"Set {variable} to the path of a local copy (see README, Environment variables)"
+        fix = f"Set {variable} to the path of a local copy (see docs/configs.md, Environment variables)"
     else:
         fix = f"Set {key} to the path of a local copy"
     return f"cannot open {what} '{path_or_url}': {reason}. {fix}"
