@@ -77,9 +77,10 @@ def test_forward_backward_marginals_sum_to_one_and_padding_is_zero():
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
     transitions = torch.randn(4, 4, generator=generator)
     alpha, beta, log_z = crf_forward_backward(logits, mask, transitions)
-    marginals = torch.exp(alpha + beta - log_z[:, None, None])
+    marginals = numpy.exp(alpha + beta - log_z[:, None, None])
     sums = marginals.sum(-1)
-    assert torch.allclose(sums[mask], torch.ones(int(mask.sum()), dtype=torch.float64), atol=1e-12)
+    mask = mask.numpy()
+    numpy.testing.assert_allclose(sums[mask], numpy.ones(int(mask.sum())), atol=1e-12)
     assert (alpha[~mask] == 0).all() and (beta[~mask] == 0).all()
 
 

@@ -18,95 +18,97 @@ For a softmax tagger (no transitions) the same computation runs with each token'
 distribution as `alpha`, no transitions and `beta = 0`: the probability of the event if the
 tokens' tags were independent, which is how that model predicts them.
 
-Only torch and numpy (no allennlp): the allennlp `ner` predictor and the torch-only runtime
-call it alike.
+Only numpy (torch tensors are accepted and copied): the allennlp `ner` predictor, the torch
+runtime and the ONNX runtime call it alike.
 """
 from typing import List, Optional, Sequence, Tuple
 
 import numpy
-import torch
 
 from ner_elmo.data.tag_schemes import to_spans
 
 _NEG = -numpy.inf
 
 
+def _float64(value) -> numpy.ndarray:
+    """A numpy float64 copy of an array or a (CPU or GPU) torch tensor."""
+    if hasattr(value, "detach"):
+        value = value.detach().double().cpu().numpy()
+    return numpy.asarray(value, dtype=numpy.float64)
+
+
 def crf_forward_backward(
-    logits: torch.Tensor,
-    mask: torch.Tensor,
-    transitions: torch.Tensor,
-    start: Optional[torch.Tensor] = None,
-    end: Optional[torch.Tensor] = None,
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    logits, mask, transitions, start=None, end=None
+) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """
-    `(alpha, beta, log_z)` of a linear-chain CRF for a batch, in float64.
+    `(alpha, beta, log_z)` of a linear-chain CRF for a batch, as numpy float64 arrays.
 
     `logits` `(batch, time, tags)`, `mask` `(batch, time)` a prefix of `True`s per row,
-    `transitions[i, j]` the score of tag i followed by tag j, `start`/`end` `(tags,)`.
-    `alpha[b, t, k]`: log-sum of the scores of all tag sequences of positions `0..t` ending in
-    k (its emission included); `beta[b, t, k]`: log-sum over the continuations after `t` from k
-    (the end score included); `log_z[b]`: the log partition function. Positions past a row's
-    length hold zeros; a tag no sequence can reach has `-inf`.
+    `transitions[i, j]` the score of tag i followed by tag j, `start`/`end` `(tags,)`: numpy
+    arrays or torch tensors. `alpha[b, t, k]`: log-sum of the scores of all tag sequences of
+    positions `0..t` ending in k (its emission included); `beta[b, t, k]`: log-sum over the
+    continuations after `t` from k (the end score included); `log_z[b]`: the log partition
+    function. Positions past a row's length hold zeros; a tag no sequence can reach has `-inf`.
 
     Computed in probability space with a scale per step (each step one small matrix product
     instead of a log-sum-exp over tags x tags): the forward vector is renormalised to sum 1 at
     every position and its log scale accumulated; float64 keeps every allowed path above
-    underflow (its range is 1e-308; a forbidden transition, scored -10000, is exactly 0).
+    underflow (its range is 1e-308; a forbidden transition, scored -10000, is exactly 0). In
+    numpy, so that the torch-free (ONNX) runtime and the torch ones score with one function;
+    the steps are (batch, tags) x (tags, tags) products, where numpy's per-call cost is lowest.
     """
-    kind = dict(dtype=torch.float64, device=logits.device)
-    logits = logits.detach().to(**kind)
+    logits = _float64(logits)
     batch, steps, tags = logits.shape
-    transitions = transitions.detach().to(**kind)
-    start = torch.zeros(tags, **kind) if start is None else start.detach().to(**kind)
-    end = torch.zeros(tags, **kind) if end is None else end.detach().to(**kind)
-    mask = mask.bool().to(logits.device)
-    lengths = mask.sum(dim=1)
-    alpha = logits.new_zeros(batch, steps, tags)
-    beta = logits.new_zeros(batch, steps, tags)
+    transitions = _float64(transitions)
+    start = numpy.zeros(tags) if start is None else _float64(start)
+    end = numpy.zeros(tags) if end is None else _float64(end)
+    mask = _float64(mask) > 0
+    lengths = mask.sum(axis=1)
+    alpha = numpy.zeros((batch, steps, tags))
+    beta = numpy.zeros((batch, steps, tags))
     if steps == 0:
-        return alpha, beta, logits.new_zeros(batch)
+        return alpha, beta, numpy.zeros(batch)
     shift = transitions.max()
-    weights = torch.exp(transitions - shift)  # (from, to)
-    peaks = logits.max(dim=2, keepdim=True).values  # (batch, time, 1)
-    emitted = torch.exp(logits - peaks)
+    weights = numpy.exp(transitions - shift)  # (from, to)
+    peaks = logits.max(axis=2, keepdims=True)  # (batch, time, 1)
+    emitted = numpy.exp(logits - peaks)
 
     def normalised(vector):
-        total = vector.sum(dim=1, keepdim=True)
-        return vector / total, torch.log(total)
+        total = vector.sum(axis=1, keepdims=True)
+        return vector / total, numpy.log(total)
 
-    first = logits[:, 0] + start
-    first_peak = first.max(dim=1, keepdim=True).values
-    forward, log_total = normalised(torch.exp(first - first_peak))
-    scale = first_peak + log_total  # (batch, 1): log of what `forward` was divided by
-    with torch.no_grad():
-        alpha[:, 0] = torch.log(forward) + scale
+    with numpy.errstate(divide="ignore"):  # log(0) = -inf: a tag no sequence reaches
+        first = logits[:, 0] + start
+        first_peak = first.max(axis=1, keepdims=True)
+        forward, log_total = normalised(numpy.exp(first - first_peak))
+        scale = first_peak + log_total  # (batch, 1): log of what `forward` was divided by
+        alpha[:, 0] = numpy.log(forward) + scale
         for t in range(1, steps):
             step, log_total = normalised((forward @ weights) * emitted[:, t])
             step_scale = scale + shift + peaks[:, t] + log_total
-            alpha[:, t] = torch.log(step) + step_scale
+            alpha[:, t] = numpy.log(step) + step_scale
             running = mask[:, t : t + 1]
-            forward = torch.where(running, step, forward)
-            scale = torch.where(running, step_scale, scale)
+            forward = numpy.where(running, step, forward)
+            scale = numpy.where(running, step_scale, scale)
         # `forward`, `scale` now hold each row's last position.
-        final = forward * torch.exp(end - end.max())
-        log_z = (torch.log(final.sum(dim=1, keepdim=True)) + scale + end.max()).squeeze(1)
+        final = forward * numpy.exp(end - end.max())
+        log_z = (numpy.log(final.sum(axis=1, keepdims=True)) + scale + end.max())[:, 0]
 
-        last = (lengths - 1).clamp(min=0).unsqueeze(1)
+        last = numpy.maximum(lengths - 1, 0)[:, None]
         # The backward vector at a row's last position: the end scores alone.
-        ending, log_total = normalised(torch.exp(end - end.max()).expand(batch, tags))
+        ending, log_total = normalised(numpy.broadcast_to(numpy.exp(end - end.max()), (batch, tags)))
         ending_scale = end.max() + log_total
         backward, back_scale = ending, ending_scale
         for t in range(steps - 1, -1, -1):
             if t + 1 < steps:
-                step, log_total = normalised((backward * emitted[:, t + 1]) @ weights.t())
+                step, log_total = normalised((backward * emitted[:, t + 1]) @ weights.T)
                 step_scale = back_scale + shift + peaks[:, t + 1] + log_total
                 inside, at_last = t < last, t == last
-                backward = torch.where(inside, step, torch.where(at_last, ending, backward))
-                back_scale = torch.where(inside, step_scale, torch.where(at_last, ending_scale, back_scale))
-            beta[:, t] = torch.log(backward) + back_scale
-    positions = torch.arange(steps, device=logits.device).unsqueeze(0)
-    padding = (positions >= lengths.unsqueeze(1)).unsqueeze(2)
-    return alpha.masked_fill(padding, 0.0), beta.masked_fill(padding, 0.0), log_z
+                backward = numpy.where(inside, step, numpy.where(at_last, ending, backward))
+                back_scale = numpy.where(inside, step_scale, numpy.where(at_last, ending_scale, back_scale))
+            beta[:, t] = numpy.log(backward) + back_scale
+    padding = (numpy.arange(steps)[None, :] >= lengths[:, None])[:, :, None]
+    return numpy.where(padding, 0.0, alpha), numpy.where(padding, 0.0, beta), log_z
 
 
 class SentenceScores:
@@ -127,15 +129,14 @@ class SentenceScores:
 
     @classmethod
     def batch_from_crf(cls, logits, mask, transitions, start=None, end=None) -> List["SentenceScores"]:
-        """Each row's scores under a CRF (see `crf_forward_backward`)."""
+        """Each row's scores under a CRF (see `crf_forward_backward`; arrays or tensors)."""
         alpha, beta, log_z = crf_forward_backward(logits, mask, transitions, start, end)
-        tags = logits.size(-1)
-        transitions = transitions.detach().double().cpu().numpy()
-        start = numpy.zeros(tags) if start is None else start.detach().double().cpu().numpy()
-        end = numpy.zeros(tags) if end is None else end.detach().double().cpu().numpy()
-        lengths = mask.bool().sum(dim=1).tolist()
-        alpha, beta = alpha.cpu().numpy(), beta.cpu().numpy()
-        emissions = logits.detach().double().cpu().numpy()
+        emissions = _float64(logits)
+        tags = emissions.shape[-1]
+        transitions = _float64(transitions)
+        start = numpy.zeros(tags) if start is None else _float64(start)
+        end = numpy.zeros(tags) if end is None else _float64(end)
+        lengths = (_float64(mask) > 0).sum(axis=1).tolist()
         return [
             cls(alpha[row, :length], beta[row, :length], emissions[row, :length], transitions, start, end, float(z))
             for row, (length, z) in enumerate(zip(lengths, log_z.tolist()))
