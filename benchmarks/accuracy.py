@@ -1,14 +1,14 @@
 """
 Train a config with a seed and a budget, score the best model on the test file with conlleval,
-and append one row to a results file: the numbers behind the README's results table.
+and append one row to a results file: the numbers behind the README's results and docs/lab/results-log.md.
 
     python benchmarks/accuracy.py training_config/conll2003_glove_char.jsonnet --seed 1 \
         --epochs 30 [-o '{"trainer.patience": 10}'] \
         --runs-dir runs/accuracy --results results/accuracy.jsonl
 
-    python benchmarks/accuracy.py --table results/accuracy.jsonl    # the README's table
+    python benchmarks/accuracy.py --table results/accuracy.jsonl    # the results log's table
 
-Data and embedding paths come from the environment variables the configs read (README,
+Data and embedding paths come from the environment variables the configs read (docs/configs.md,
 "Environment variables"). Training is `allennlp train` (a subprocess, in
 `RUNS_DIR/<config>-s<seed>`), with `evaluate_on_test` off: the test file is read once, here,
 after training, on the best epoch's model. The budget is `--epochs` (the config's patience still
@@ -196,7 +196,7 @@ def run(args) -> Dict[str, Any]:
 
 
 def table(results_file: str) -> str:
-    """The README's results table, one line per row of `results_file`."""
+    """The results log's table (docs/lab/results-log.md), one line per row of `results_file`."""
     lines = ["| config | seed | budget | epochs run (best) | wall min | dev F1 | test F1 | per-type test F1 | commit |",
              "|---|---|---|---|---|---|---|---|---|"]
     for line in Path(results_file).read_text(encoding="utf-8").splitlines():

@@ -1,6 +1,6 @@
 """
 The bad-input catalogue: writes each malformed file to a temporary directory, reads it with the
-reader a user would use, and prints the error the user sees (a Markdown table for the README);
+reader a user would use, and prints the error the user sees (a Markdown table for docs/reliability.md);
 then the configuration errors that stop a run before training (a second table).
 
     python benchmarks/bad_inputs.py

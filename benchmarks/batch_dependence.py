@@ -1,7 +1,7 @@
 """
 How much a sentence's fast-biLM activations depend on the rest of its batch, under each CPU
-kernel kind: the numbers behind `FastElmoBiLm`'s `BATCH_TOLERANCE` and the README's
-reliability table.
+kernel kind: the numbers behind `FastElmoBiLm`'s `BATCH_TOLERANCE` and the
+reliability table of docs/reliability.md.
 
 Each sentence of a batch is run again alone (and the batch again in reverse order); the script
 prints, per layer, the largest |difference| and the largest |activation|, for each CPU

@@ -13,10 +13,10 @@ One process, one model copy (a bundle directory's tagger, `ner_elmo.runtime`, as
 `ner-elmo serve` serves it; or an archive's `ner` predictor, loaded as `allennlp predict
 --predictor ner` loads it, with the ELMo activation cache off), on one inference thread; `/readyz` answers 200
 once it is loaded and warmed. Endpoints: `POST /predict`, `POST /predict_batch`, `GET /healthz`,
-`GET /readyz`, `GET /metrics` (see `ner_elmo.service.app`, and the README's "Prediction
-service"). SIGTERM or Ctrl-C stops accepting connections, answers every accepted request, then
+`GET /readyz`, `GET /metrics` (see `ner_elmo.service.app`, and
+docs/serving.md). SIGTERM or Ctrl-C stops accepting connections, answers every accepted request, then
 exits, within `--shutdown-timeout`. The limits, timeouts, Host allow-list and API key are
-described in `ner_elmo.service.app` and the README's "Security". Needs the `serve` extra
+described in `ner_elmo.service.app` and docs/security.md. Needs the `serve` extra
 (FastAPI, uvicorn, prometheus-client).
 """
 import argparse

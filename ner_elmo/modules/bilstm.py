@@ -27,7 +27,7 @@ class FusedBiLstm(torch.nn.Module):
     call on the padded batch. On a CPU that call is oneDNN's fused LSTM, forward and backward;
     on a GPU it is cuDNN's. PyTorch's packed CPU LSTM instead runs step by step, and its backward
     zero-fills a whole-batch gradient for every step (quadratic in the sentence length); it was
-    most of a training step's time (README, "Training speed").
+    most of a training step's time (docs/lab/training-speed.md).
 
     Padding is handled without packing: the forward direction reads padding only after a
     sequence's last token, and the backward direction reads each sequence reversed within its own

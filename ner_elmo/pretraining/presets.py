@@ -2,8 +2,8 @@
 Architectures (ELMo `options.json` contents) and the training settings that go with them.
 
 * `tiny`: for tests and trying the commands (a few seconds per epoch of a small file).
-* `cpu`: sized to train on about 10M tokens in about an hour on 2 CPU cores (see the README's
-  "Pretrain your own ELMo" for the measured throughput).
+* `cpu`: sized to train on about 10M tokens in about an hour on 2 CPU cores (see
+  docs/lab/pretraining-log.md for the measured throughput).
 * `small`, `medium`, `original`: the published ELMo shapes (2x1024_128_2048cnn_1xhighway,
   2x2048_256_2048cnn_1xhighway, 2x4096_512_2048cnn_2xhighway), for GPUs.
 """

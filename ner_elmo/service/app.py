@@ -6,7 +6,7 @@ Bodies are read and answered as bytes rather than through FastAPI's pydantic mod
 answer must be byte for byte the line `allennlp predict` writes (the predictor's `dump_line`),
 and bad input must get the predictor's own error object.
 
-What the service trusts (the README's "Security"): nothing of a request. Every request has a
+What the service trusts (docs/security.md): nothing of a request. Every request has a
 deadline (`request_timeout_s`: 504 after it) and limits checked before the model sees it (body
 bytes, texts per batch, characters per text: 413; tokens per request: 413 once tokenized, on the
 inference thread); only `application/json` bodies are read (415); the `Host` header must be one
