@@ -41,6 +41,7 @@ from ner_elmo.commands import ner_serve as _ner_serve  # noqa: E402,F401
 from ner_elmo.commands import ner_export as _ner_export  # noqa: E402,F401
 from ner_elmo.commands import ner_calibrate as _ner_calibrate  # noqa: E402,F401
 from ner_elmo.commands import elmo_pretrain as _elmo_pretrain  # noqa: E402,F401
+from ner_elmo.commands import ner_accuracy as _ner_accuracy  # noqa: E402,F401
 from ner_elmo.training import atomic_checkpointer as _atomic_checkpointer  # noqa: E402,F401
 from ner_elmo.training import atomic_trainer as _atomic_trainer  # noqa: E402,F401
 from ner_elmo.training.callbacks import atomic_archive as _atomic_archive  # noqa: E402,F401
