@@ -1,8 +1,8 @@
 """
 `allennlp ner-results`: the trials of a results log grouped by identity (config, config hashes,
 overrides, the files' hashes, budget; old rows without hashes by config, commit, overrides and
-budget, "unrecorded"), with n, mean and sample standard deviation, per-type means and flags; and the
-generated results page.
+budget, "unrecorded"), with n, mean and sample standard deviation, per-type means and flags; the
+generated results page; and docs/results.md as generated from results/accuracy.jsonl.
 """
 import json
 import math
@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from conftest import REPO_ROOT
 from ner_elmo.commands import ner_accuracy as accuracy
 
 GLOVE = "model.text_field_embedder.token_embedders.tokens.pretrained_file"
@@ -137,3 +138,10 @@ def test_allennlp_ner_results_writes_the_page(tmp_path, monkeypatch, capsys):
     main(prog="allennlp")
     assert capsys.readouterr().out.startswith("3 rows in 2 groups.")
 
+
+def test_docs_results_md_is_generated_from_the_results_log():
+    """docs/results.md is `allennlp ner-results --markdown docs/results.md`'s output: regenerate it after
+    appending trials to results/accuracy.jsonl."""
+    rows = accuracy.read_rows(REPO_ROOT / "results" / "accuracy.jsonl")
+    page = (REPO_ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    assert page == accuracy.results_markdown(rows, "results/accuracy.jsonl", "docs/results.md")
