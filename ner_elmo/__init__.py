@@ -26,20 +26,25 @@ def load(path, device: str = "cpu", **kwargs):
     """
     The tagger of a bundle directory written by `allennlp ner-export` (torch only, nothing of
     allennlp imported) or of a `model.tar.gz` (needs allennlp; loaded through
-    `ner_elmo.common.safe_archive`). See `ner_elmo.runtime.tagger.Tagger` for the keyword
-    arguments.
+    `ner_elmo.common.safe_archive`). A bundle exported with `--onnx` runs on onnxruntime
+    without torch (`runtime="torch"` to run it on torch). See `ner_elmo.runtime.load` and the
+    taggers' classes for the keyword arguments.
     """
-    from ner_elmo.runtime.tagger import load as _load
+    from ner_elmo.runtime.load import load as _load
 
     return _load(path, device=device, **kwargs)
 
 
 def __getattr__(name):
-    # The runtime's classes, imported on first use (they import torch).
-    if name in ("Entity", "Tagger"):
-        from ner_elmo.runtime import tagger as _tagger
+    # The runtime's classes, imported on first use (`Tagger` imports torch).
+    if name == "Entity":
+        from ner_elmo.runtime.text_tagger import Entity
 
-        return getattr(_tagger, name)
+        return Entity
+    if name == "Tagger":
+        from ner_elmo.runtime.tagger import Tagger
+
+        return Tagger
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import torch
 from allennlp.commands.train import train_model
@@ -118,6 +119,39 @@ def test_a_bundle_tags_as_the_archive_predictor_does(exported):
         assert torch.allclose(logits[row, :length], reference, atol=1e-5), (row, (logits[row, :length] - reference).abs().max())
 
 
+def test_an_onnx_bundle_tags_as_the_torch_bundle_does(exported):
+    archive, bundle = exported
+    pytest.importorskip("onnxruntime")
+    from ner_elmo.runtime.onnx_tagger import OnnxTagger
+
+    onnx_dir = bundle.parent / "bundle_onnx"
+    if "elmo" in bundle.parent.name:
+        with pytest.raises(ExportError, match=r"--onnx covers models without ELMo; the input\(s\) elmo run the ELMo biLM"):
+            export_bundle(str(archive), str(onnx_dir), onnx=True)
+        assert not onnx_dir.exists()
+        return
+    export_bundle(str(archive), str(onnx_dir), onnx=True)
+    by_torch, by_onnx = ner_elmo.load(bundle), ner_elmo.load(onnx_dir)
+    assert isinstance(by_onnx, OnnxTagger)
+    assert isinstance(ner_elmo.load(onnx_dir, runtime="torch"), Tagger)
+    texts, sentences = _texts()
+    inputs = [{"text": text} for text in texts] + [{"tokens": words} for words in sentences[:10]]
+    expected, got = by_torch.predict_batch_json(inputs), by_onnx.predict_batch_json(inputs)
+    assert sum(len(output["entities"]) for output in got) > 10
+    for want, have in zip(expected, got):
+        assert have["tags"] == want["tags"] and have["token_offsets"] == want["token_offsets"]
+        assert [(e["label"], e["start"], e["end"]) for e in have["entities"]] == [
+            (e["label"], e["start"], e["end"]) for e in want["entities"]
+        ]
+        for mine, theirs in zip(have["entities"], want["entities"]):
+            assert mine["score"] == pytest.approx(theirs["score"], abs=1.01e-4)
+    tokens = [sentence for value in inputs[:30] for sentence in by_onnx.parse(value).sentences]
+    onnx_logits, mask = by_onnx.logits(tokens)
+    torch_logits, torch_mask = by_torch.logits(tokens)
+    assert (mask == torch_mask.numpy()).all()
+    numpy.testing.assert_allclose(onnx_logits[mask], torch_logits.numpy()[mask], atol=1e-5)
+
+
 def test_the_python_api_gives_entities_with_offsets_and_scores(exported):
     _, bundle = exported
     tagger = ner_elmo.load(bundle)
@@ -149,6 +183,7 @@ def bundle_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("damaged")
     params = Params.from_file(str(CONFIGS / config), params_overrides=json.dumps({"trainer.num_epochs": 1}), ext_vars=FIXTURE_ENV)
     train_model(params, root / "run")
+    export_bundle(str(root / "run" / "model.tar.gz"), str(root / "bundle_onnx"), onnx=True)
     return export_bundle(str(root / "run" / "model.tar.gz"), str(root / "bundle"))
 
 
@@ -228,7 +263,7 @@ import ner_elmo
 after_import = sorted(m for m in ("torch", "allennlp") if m in sys.modules)
 tagger = ner_elmo.load(sys.argv[1])
 entities = tagger(["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin", "."])
-heavy = ("allennlp", "allennlp_models", "transformers", "torchvision", "spacy")
+heavy = ("allennlp", "allennlp_models", "transformers", "torchvision", "spacy", "torch")
 print(json.dumps({"after_import": after_import, "loaded": sorted(m for m in heavy if m in sys.modules),
                   "entities": [list(e) for e in entities]}))
 """
@@ -241,10 +276,25 @@ def test_the_runtime_imports_neither_allennlp_nor_spacy_for_pre_tokenized_input(
     )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["after_import"] == []
-    assert result["loaded"] == []
+    assert result["loaded"] == ["torch"]
     assert result["entities"] == [list(e) for e in ner_elmo.load(bundle_dir)(
         ["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin", "."]
     )]
+
+
+@pytest.mark.slow
+def test_an_onnx_bundle_tags_without_importing_torch(bundle_dir):
+    pytest.importorskip("onnxruntime")
+    onnx_dir = bundle_dir.parent / "bundle_onnx"
+    completed = subprocess.run(
+        [sys.executable, "-c", _NO_ALLENNLP, str(onnx_dir)], capture_output=True, text=True, timeout=300, check=True
+    )
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["after_import"] == [] and result["loaded"] == []
+    tokens = ["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin", "."]
+    by_torch = ner_elmo.load(bundle_dir)(tokens)
+    assert [e[:4] for e in result["entities"]] == [list(e[:4]) for e in by_torch]
+    assert [e[4] for e in result["entities"]] == pytest.approx([e.score for e in by_torch], abs=1.01e-4)
 
 
 # ------------------------------------------------------------------------------------------

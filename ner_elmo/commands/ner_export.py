@@ -28,7 +28,7 @@ from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archiv
 from ner_elmo.modules.bilstm import FusedBiLstm, ResidualBiLstm
 from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
 from ner_elmo.predictors.ner_predictor import NerPredictor
-from ner_elmo.runtime import bundle
+from ner_elmo.runtime import bundle, onnx_export
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +53,35 @@ class NerExport(Subcommand):
         subparser = parser.add_parser(self.name, description=description, help=description)
         subparser.add_argument("archive_file", type=str, help="the model.tar.gz to export")
         subparser.add_argument("output_dir", type=str, help="the bundle directory to write")
+        subparser.add_argument(
+            "--onnx",
+            action="store_true",
+            help="also write the network up to the emission scores as ONNX (network.onnx), which "
+            "ner_elmo.load then runs on onnxruntime without torch (models without ELMo)",
+        )
         add_trust_archive_argument(subparser)
         subparser.set_defaults(func=_run)
         return subparser
 
 
 def _run(args: argparse.Namespace) -> None:
-    path = export_bundle(args.archive_file, args.output_dir, trust_archive=args.trust_archive)
+    path = export_bundle(args.archive_file, args.output_dir, trust_archive=args.trust_archive, onnx=args.onnx)
     print(f"wrote {path}")
 
 
-def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = False) -> Path:
-    """Writes the bundle of `archive_file` to `output_dir` (see `NerExport`); returns its path."""
+def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = False, onnx: bool = False) -> Path:
+    """Writes the bundle of `archive_file` to `output_dir` (see `NerExport`); returns its path.
+    With `onnx`, the bundle also holds the network as ONNX (`ner_elmo.runtime.onnx_export`)."""
     archive = load_archive_safely(archive_file, trust_archive=trust_archive)
     predictor = NerPredictor(archive.model, archive.dataset_reader)
     files: Dict[str, Any] = {}  # bundle name -> a local file to copy, or bytes
     spec, weights, namespaces = describe(archive.model, archive.dataset_reader, predictor.label_encoding, archive_file, files)
+    if onnx and onnx_export.unsupported(spec):
+        raise ExportError(
+            f"{archive_file}: --onnx covers models without ELMo; the input(s) "
+            f"{', '.join(onnx_export.unsupported(spec))} run the ELMo biLM, which stays on torch "
+            "(export without --onnx)"
+        )
     vocab = archive.model.vocab
     vocabulary = {
         namespace: [vocab.get_token_from_index(index, namespace) for index in range(vocab.get_vocab_size(namespace))]
@@ -100,11 +113,16 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
                 (temporary / name).write_bytes(source)
             else:
                 shutil.copyfile(source, temporary / name)
-        config["files"] = {
-            name: bundle.sha256(temporary / name)
-            for name in (bundle.WEIGHTS_NAME, bundle.VOCABULARY_NAME, bundle.MODEL_CARD_NAME, *files)
-        }
+        names = [bundle.WEIGHTS_NAME, bundle.VOCABULARY_NAME, bundle.MODEL_CARD_NAME, *files]
+        config["files"] = {name: bundle.sha256(temporary / name) for name in names}
         (temporary / bundle.CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        if onnx:  # traced from the torch runtime's network, loaded from what was just written
+            from ner_elmo.runtime.tagger import Tagger
+
+            config["onnx"] = onnx_export.write_onnx(Tagger(temporary), temporary)
+            names += [name for name in (config["onnx"]["network"], config["onnx"]["crf"]) if name]
+            config["files"] = {name: bundle.sha256(temporary / name) for name in names}
+            (temporary / bundle.CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
     return destination
 
 

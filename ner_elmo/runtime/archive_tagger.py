@@ -6,7 +6,7 @@ import os
 from typing import Any, List, Optional, Union
 
 from ner_elmo.runtime.inputs import JsonDict
-from ner_elmo.runtime.tagger import TextTagger
+from ner_elmo.runtime.text_tagger import TextTagger
 
 
 class ArchiveTagger(TextTagger):

@@ -44,6 +44,15 @@ def is_bundle(path: Union[str, os.PathLike]) -> bool:
     return Path(path).is_dir() and (Path(path) / CONFIG_NAME).is_file()
 
 
+def has_onnx(path: Union[str, os.PathLike]) -> bool:
+    """Whether the bundle was exported with `--onnx` (its config names an ONNX network)."""
+    try:
+        config = json.loads((Path(path) / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False  # `read_config` says what is wrong with it
+    return isinstance(config, dict) and isinstance(config.get("onnx"), dict)
+
+
 def read_config(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
     """The bundle's `config.json`, after checking every file it lists against its hash."""
     directory = Path(directory)

@@ -43,7 +43,12 @@ class CharacterCnn(torch.nn.Module):
         pooled = spec["num_filters"] * len(spec["ngram_filter_sizes"])
         self.projection = torch.nn.Linear(pooled, spec["output_dim"]) if spec.get("projection") else None
 
-    def forward(self, characters: torch.Tensor) -> torch.Tensor:
+    def forward(self, characters) -> torch.Tensor:
+        """`characters`: `(..., width)` ids, or a pair `(table, rows)`: each distinct word's ids
+        `(words, width)` and each token's row of the table (`BundleTagger.encode`)."""
+        if isinstance(characters, (tuple, list)):
+            table, rows = characters
+            return self._encode(table)[rows]
         return distinct_word_encodings(characters, self._encode)
 
     def _encode(self, characters: torch.Tensor) -> torch.Tensor:
