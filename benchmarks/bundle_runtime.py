@@ -2,7 +2,7 @@
 The torch-only bundle against its allennlp archive, side by side: the same tags (every sentence
 of the CoNLL files given), start-up as whole processes, memory, and tokens per second.
 
-    python benchmarks/bundle_runtime.py ARCHIVE BUNDLE --corpus $CORPUS/bbc_news.txt \
+    python benchmarks/bundle_runtime.py ARCHIVE BUNDLE [--onnx ONNX_BUNDLE] --corpus $CORPUS/bbc_news.txt \
         --conll $DATA/eng.testa $DATA/eng.testb
 
 1. Parity: every sentence of each `--conll` file, pre-tokenized, through the archive's `ner`
@@ -17,6 +17,7 @@ of the CoNLL files given), start-up as whole processes, memory, and tokens per s
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,8 +30,9 @@ from service_load import read_documents, rss_mib
 _CHILD = r"""
 import os, sys, time, json
 started = float(sys.argv[4])
-import torch
-torch.set_num_threads(int(sys.argv[5]))
+if sys.argv[6] != "onnx":  # onnxruntime reads OMP_NUM_THREADS; the ONNX runtime never imports torch
+    import torch
+    torch.set_num_threads(int(sys.argv[5]))
 import ner_elmo
 tagger = ner_elmo.load(sys.argv[1])
 texts = json.loads(open(sys.argv[3]).read())
@@ -43,7 +45,7 @@ def rss():
             return int(line.split()[1]) / 1024
 loaded = rss()
 tagger.tag_batch(texts if sys.argv[2] == "text" else [text.split() for text in texts])
-heavy = [m for m in ("allennlp", "spacy", "transformers", "torchvision") if m in sys.modules]
+heavy = [m for m in ("allennlp", "spacy", "transformers", "torchvision", "torch") if m in sys.modules]
 print(json.dumps({"ready_s": ready, "rss_loaded_mib": loaded, "rss_after_mib": rss(), "imported": heavy}))
 """
 
@@ -54,8 +56,8 @@ def conll_sentences(path: Path) -> List[List[str]]:
     return [[token.text for token in instance["tokens"].tokens] for instance in ConllNerDatasetReader().read(str(path))]
 
 
-def parity(archive_tagger, bundle_tagger, files: List[Path]) -> None:
-    import torch
+def parity(archive_tagger, bundle_tagger, files: List[Path], onnx_tagger=None) -> None:
+    import numpy
 
     for path in files:
         sentences = conll_sentences(path)
@@ -74,22 +76,38 @@ def parity(archive_tagger, bundle_tagger, files: List[Path]) -> None:
             outputs = predictor.predict_batch_instance([predictor._instance(piece) for piece in chunk])
             for row, output in enumerate(outputs):
                 length = int(mask[row].sum())
-                difference = (logits[row, :length] - torch.as_tensor(output["logits"][:length])).abs().max()
+                difference = numpy.abs(numpy.asarray(logits[row, :length]) - numpy.asarray(output["logits"][:length])).max()
                 worst = max(worst, float(difference))
         print(
             f"parity {path.name}: {len(sentences)} sentences, {tokens} tokens; sentences whose tags differ: "
             f"{differ}; largest logit difference {worst:.2e}"
         )
+        if onnx_tagger is not None:
+            by_onnx = onnx_tagger.predict_batch_json(inputs)
+            differ = sum(a["tags"] != b["tags"] for a, b in zip(have, by_onnx))
+            scores = [abs(a["score"] - b["score"]) for x, y in zip(have, by_onnx) for a, b in zip(x["entities"], y["entities"])]
+            worst = 0.0
+            for begin in range(0, len(pieces), 256):
+                chunk = pieces[begin : begin + 256]
+                (torch_logits, mask), (onnx_logits, _) = bundle_tagger.logits(chunk), onnx_tagger.logits(chunk)
+                worst = max(worst, float(numpy.abs(torch_logits.numpy() - onnx_logits)[mask.numpy()].max()))
+            print(
+                f"parity {path.name}, ONNX against the torch bundle: sentences whose tags differ: {differ}; "
+                f"largest logit difference {worst:.2e}; largest entity score difference {max(scores):.1e}"
+            )
 
 
 def cold_start(args: argparse.Namespace, texts_file: Path) -> None:
     results: Dict[str, List[dict]] = {}
     modes = [("archive", "text"), ("bundle", "text"), ("bundle", "tokens")]
+    if args.onnx:
+        modes += [("onnx", "text"), ("onnx", "tokens")]
+    models = {"archive": args.archive, "bundle": args.bundle, "onnx": args.onnx}
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     for _ in range(args.runs):
         for kind, input_kind in modes:
-            model = args.archive if kind == "archive" else args.bundle
-            command = [sys.executable, "-c", _CHILD, model, input_kind, str(texts_file), str(time.time()), "1"]
-            completed = subprocess.run(command, capture_output=True, text=True, check=True)
+            command = [sys.executable, "-c", _CHILD, models[kind], input_kind, str(texts_file), str(time.time()), "1", kind]
+            completed = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
             results.setdefault(f"{kind} {input_kind}", []).append(json.loads(completed.stdout.strip().splitlines()[-1]))
     print(f"cold start, {args.runs} runs each (python -c: import, load, tag the first text; one thread):")
     print("| model | input | first text, min s | median s | RSS loaded MiB | RSS after texts MiB | heavy modules imported |")
@@ -105,26 +123,36 @@ def cold_start(args: argparse.Namespace, texts_file: Path) -> None:
 
 
 def throughput(args: argparse.Namespace, archive_tagger, bundle_tagger, texts: List[str]) -> None:
+    import ner_elmo
     import torch
 
     inputs = [{"text": text} for text in texts]
     for threads in args.threads:
         torch.set_num_threads(threads)
-        rates: Dict[str, List[float]] = {"archive": [], "bundle": []}
+        taggers = [("archive", archive_tagger), ("bundle", bundle_tagger)]
+        if args.onnx:  # onnxruntime's threads are the session's: one tagger per count
+            taggers.append(("onnx", ner_elmo.load(args.onnx, threads=threads)))
+        rates: Dict[str, List[float]] = {name: [] for name, _ in taggers}
         outputs = {}
-        for name, tagger in (("archive", archive_tagger), ("bundle", bundle_tagger)):
+        for name, tagger in taggers:
             tagger.predict_batch_json(inputs[:64], 64)  # warm-up
         for _ in range(args.rounds):
-            for name, tagger in (("archive", archive_tagger), ("bundle", bundle_tagger)):
+            for name, tagger in taggers:
                 started = time.perf_counter()
                 outputs[name] = tagger.predict_batch_json(inputs, 64)
                 elapsed = time.perf_counter() - started
                 rates[name].append(sum(len(output["tokens"]) for output in outputs[name]) / elapsed)
-        same = all(a["tags"] == b["tags"] for a, b in zip(outputs["archive"], outputs["bundle"]))
+        same = all(
+            a["tags"] == b["tags"] for name in outputs for a, b in zip(outputs["archive"], outputs[name])
+        )
         archive_rate, bundle_rate = statistics.median(rates["archive"]), statistics.median(rates["bundle"])
+        onnx_part = ""
+        if args.onnx:
+            onnx_rate = statistics.median(rates["onnx"])
+            onnx_part = f", ONNX {onnx_rate:,.0f} ({onnx_rate / archive_rate:.2f}x)"
         print(
             f"tokens/s, {threads} thread(s), {len(texts)} texts, median of {args.rounds}: archive {archive_rate:,.0f}, "
-            f"bundle {bundle_rate:,.0f} ({bundle_rate / archive_rate:.2f}x); same tags: {same}"
+            f"bundle {bundle_rate:,.0f} ({bundle_rate / archive_rate:.2f}x){onnx_part}; same tags: {same}"
         )
         flops = flops_per_token(bundle_tagger)
         rate = matmul_rate(threads)
@@ -174,6 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("archive")
     parser.add_argument("bundle")
+    parser.add_argument("--onnx", help="the same model's bundle exported with --onnx, timed beside the others")
     parser.add_argument("--corpus", required=True, type=Path, help="documents separated by blank lines")
     parser.add_argument("--documents", type=int, default=300)
     parser.add_argument("--words", type=int, default=100)
@@ -199,7 +228,7 @@ def main() -> None:
     archive_tagger, bundle_tagger = ArchiveTagger(args.archive), ner_elmo.load(args.bundle)
     print(f"in-process RSS with both loaded: {rss_mib('self'):.0f} MiB")
     if "parity" not in args.skip:
-        parity(archive_tagger, bundle_tagger, args.conll)
+        parity(archive_tagger, bundle_tagger, args.conll, ner_elmo.load(args.onnx) if args.onnx else None)
     if "throughput" not in args.skip:
         throughput(args, archive_tagger, bundle_tagger, texts)
 

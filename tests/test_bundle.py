@@ -4,6 +4,8 @@ predictor, for every exportable architecture; a damaged bundle loads nothing; th
 imports allennlp.
 """
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -205,6 +207,12 @@ def test_the_bundle_holds_data_only_and_a_model_card(bundle_dir):
     assert set(glove_words) <= set(vocabulary["tokens"])
     card = (bundle_dir / "MODEL_CARD.md").read_text()
     assert "allennlp ner-export" in card and "dev F1:" in card and "training data:" in card
+    onnx_dir = bundle_dir.parent / "bundle_onnx"
+    assert sorted(path.name for path in onnx_dir.iterdir()) == sorted(names + ["crf.safetensors", "network.onnx"])
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [*bundle_dir.iterdir(), *onnx_dir.iterdir()]:  # safetensors writes 0600 files itself
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
 
 
 @pytest.mark.parametrize("damage", ["missing", "altered", "config"])

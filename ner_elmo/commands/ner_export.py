@@ -101,10 +101,6 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
         from safetensors.torch import save_file
 
         save_file({name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}, str(temporary / bundle.WEIGHTS_NAME))
-        # safetensors writes through a private temporary file: give it the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary / bundle.WEIGHTS_NAME, 0o666 & ~umask)
         (temporary / bundle.VOCABULARY_NAME).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
         card = model_card(archive, archive_file, spec, vocabulary, output_dir)
         (temporary / bundle.MODEL_CARD_NAME).write_text(card, encoding="utf-8")
@@ -123,6 +119,11 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
             names += [name for name in (config["onnx"]["network"], config["onnx"]["crf"]) if name]
             config["files"] = {name: bundle.sha256(temporary / name) for name in names}
             (temporary / bundle.CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        # safetensors writes through a private temporary file: give every file the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        for path in temporary.iterdir():
+            os.chmod(path, 0o666 & ~umask)
     return destination
 
 
