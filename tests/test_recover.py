@@ -1,7 +1,7 @@
 """
 A training run killed with SIGKILL and resumed with `allennlp train --recover` ends with the
-metrics of a run that was never interrupted (same seed, same data, CPU) as the README's
-reliability table promises for each ELMo cache mode, and never leaves a partial `model.tar.gz`.
+metrics of a run that was never interrupted (same seed, same data, CPU) as the reliability table
+of docs/reliability.md promises for each ELMo cache mode, and never leaves a partial `model.tar.gz`.
 """
 import json
 import os
@@ -21,7 +21,8 @@ CONFIG = str(CONFIGS / "conll2003_elmo.jsonnet")
 OVERRIDES = json.dumps({"trainer.num_epochs": 6, "trainer.patience": None, "data_loader.batch_sampler.batch_size": 2})
 
 
-# What `--recover` promises, by ELMo activation cache (README, Reliability):
+# What `--recover` promises, by ELMo activation cache (docs/reliability.md: its table and
+# "Exact `--recover`"):
 # - "disk": the resumed run reads back the activations the first run wrote, so its metrics are the
 #   uninterrupted run's to the bit, on any CPU;
 # - "none" and "memory": the resumed process computes ELMo again in other batches than the first

@@ -102,8 +102,8 @@ def elmo_tagger_config(embedder_type: str, elmo_dir: Path) -> dict:
 
 
 # The stock archive names ELMo files that are gone after training, as the published archive
-# names allennlp's S3 URLs on a machine without internet: these overrides (the README's offline
-# command) point it at local copies.
+# names allennlp's S3 URLs on a machine without internet: these overrides (the offline
+# command of docs/serving.md, "allennlp's published ELMo NER model") point it at local copies.
 STOCK_ELMO_OVERRIDES = json.dumps({
     "model.text_field_embedder.token_embedders.elmo.options_file": str(FIXTURES / "elmo" / "options.json"),
     "model.text_field_embedder.token_embedders.elmo.weight_file": str(FIXTURES / "elmo" / "lm_weights.hdf5"),
