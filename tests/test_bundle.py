@@ -197,7 +197,7 @@ def _copy(bundle: Path, tmp_path: Path) -> Path:
 
 def test_the_bundle_holds_data_only_and_a_model_card(bundle_dir):
     names = sorted(path.name for path in bundle_dir.iterdir())
-    assert names == ["MODEL_CARD.md", "config.json", "vocabulary.json", "weights.safetensors"]
+    assert names == ["MODEL_CARD.md", "config.json", "tokenizer.json", "vocabulary.json", "weights.safetensors"]
     config = json.loads((bundle_dir / "config.json").read_text())
     assert config["format"] == "ner-elmo-bundle" and config["ner_elmo_version"] == ner_elmo.__version__
     assert config["model"]["encoder"]["type"] == "fused_bilstm"
@@ -271,6 +271,7 @@ import ner_elmo
 after_import = sorted(m for m in ("torch", "allennlp") if m in sys.modules)
 tagger = ner_elmo.load(sys.argv[1])
 entities = tagger(["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin", "."])
+entities += tagger("Angela Merkel met Emmanuel Macron in Berlin (Germany). Then she left!")
 heavy = ("allennlp", "allennlp_models", "transformers", "torchvision", "spacy", "torch")
 print(json.dumps({"after_import": after_import, "loaded": sorted(m for m in heavy if m in sys.modules),
                   "entities": [list(e) for e in entities]}))
@@ -278,16 +279,17 @@ print(json.dumps({"after_import": after_import, "loaded": sorted(m for m in heav
 
 
 @pytest.mark.slow
-def test_the_runtime_imports_neither_allennlp_nor_spacy_for_pre_tokenized_input(bundle_dir):
+def test_the_runtime_imports_neither_allennlp_nor_spacy(bundle_dir):
     completed = subprocess.run(
         [sys.executable, "-c", _NO_ALLENNLP, str(bundle_dir)], capture_output=True, text=True, timeout=300, check=True
     )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["after_import"] == []
     assert result["loaded"] == ["torch"]
-    assert result["entities"] == [list(e) for e in ner_elmo.load(bundle_dir)(
+    tagger = ner_elmo.load(bundle_dir)
+    assert result["entities"] == [list(e) for e in tagger(
         ["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin", "."]
-    )]
+    ) + tagger("Angela Merkel met Emmanuel Macron in Berlin (Germany). Then she left!")]
 
 
 @pytest.mark.slow
@@ -300,7 +302,8 @@ def test_an_onnx_bundle_tags_without_importing_torch(bundle_dir):
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["after_import"] == [] and result["loaded"] == []
     tokens = ["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin", "."]
-    by_torch = ner_elmo.load(bundle_dir)(tokens)
+    tagger = ner_elmo.load(bundle_dir)
+    by_torch = tagger(tokens) + tagger("Angela Merkel met Emmanuel Macron in Berlin (Germany). Then she left!")
     assert [e[:4] for e in result["entities"]] == [list(e[:4]) for e in by_torch]
     assert [e[4] for e in result["entities"]] == pytest.approx([e.score for e in by_torch], abs=1.01e-4)
 

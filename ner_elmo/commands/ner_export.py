@@ -21,10 +21,13 @@ from allennlp.modules.seq2vec_encoders import CnnEncoder
 from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
 from allennlp.modules.token_embedders import ElmoTokenEmbedder, Embedding, TokenCharactersEncoder
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
+import spacy
 
 import ner_elmo
 from ner_elmo.common.atomic_write import atomic_directory
 from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archive_safely
+from ner_elmo.data.rule_tokenizer import RuleTokenizer
+from ner_elmo.data.text_segmentation import blank_english
 from ner_elmo.modules.bilstm import FusedBiLstm, ResidualBiLstm
 from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
 from ner_elmo.predictors.ner_predictor import NerPredictor
@@ -93,6 +96,7 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
         "ner_elmo_version": ner_elmo.__version__,
         "model": spec,
         "inputs": predictor._inputs.settings(),
+        "tokenizer": {"rules": bundle.TOKENIZER_NAME, "spacy_version": spacy.__version__},
     }
     destination = Path(output_dir)
     with atomic_directory(destination) as temporary:
@@ -102,6 +106,9 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
 
         save_file({name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}, str(temporary / bundle.WEIGHTS_NAME))
         (temporary / bundle.VOCABULARY_NAME).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
+        # The rules of the pipeline the `ner` predictor tokenizes raw text with (no spaCy at load).
+        rules = RuleTokenizer.rules_of(blank_english())
+        (temporary / bundle.TOKENIZER_NAME).write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
         card = model_card(archive, archive_file, spec, vocabulary, output_dir)
         (temporary / bundle.MODEL_CARD_NAME).write_text(card, encoding="utf-8")
         for name, source in files.items():  # the ELMo biLM's options and weights, copied
@@ -109,7 +116,7 @@ def export_bundle(archive_file: str, output_dir: str, trust_archive: bool = Fals
                 (temporary / name).write_bytes(source)
             else:
                 shutil.copyfile(source, temporary / name)
-        names = [bundle.WEIGHTS_NAME, bundle.VOCABULARY_NAME, bundle.MODEL_CARD_NAME, *files]
+        names = [bundle.WEIGHTS_NAME, bundle.VOCABULARY_NAME, bundle.TOKENIZER_NAME, bundle.MODEL_CARD_NAME, *files]
         config["files"] = {name: bundle.sha256(temporary / name) for name in names}
         (temporary / bundle.CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
         if onnx:  # traced from the torch runtime's network, loaded from what was just written

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # spaCy is imported when text is first tokenized: pre-tokenized input never needs it
     from spacy.language import Language
-    from spacy.tokens import Doc
+
+    from ner_elmo.data.rule_tokenizer import RuleTokenizer
 
 # A line holding only whitespace between two line breaks (\n, \r\n or \r), or U+2029.
 _LINE_BREAK = r"(?:\r\n|\r(?!\n)|\n)"
@@ -140,10 +141,17 @@ class TextSegmenter:
     max_run_chars : `int`, optional (default = `50`)
         Runs of more characters without whitespace are cut into pieces of this many characters
         before spaCy tokenizes them (see the module's docstring).
+    rules : `RuleTokenizer`, optional (default = `None`)
+        Tokenize and split sentences with these rules (`ner_elmo.data.rule_tokenizer`: spaCy's
+        algorithm in pure Python, the same tokens) instead of spaCy itself.
     """
 
     def __init__(
-        self, max_sentence_tokens: int = 200, max_chunk_chars: int = 100_000, max_run_chars: int = 50
+        self,
+        max_sentence_tokens: int = 200,
+        max_chunk_chars: int = 100_000,
+        max_run_chars: int = 50,
+        rules: Optional["RuleTokenizer"] = None,
     ) -> None:
         if max_sentence_tokens < 1:
             raise ValueError(f"max_sentence_tokens must be at least 1, got {max_sentence_tokens}")
@@ -154,6 +162,7 @@ class TextSegmenter:
         self.max_sentence_tokens = max_sentence_tokens
         self.max_chunk_chars = max_chunk_chars
         self.max_run_chars = max_run_chars
+        self.rules = rules
         self._long_run = re.compile(r"\S{%d,}" % (max_run_chars + 1))
 
     def sentences(self, text: str) -> Iterator[List[TextToken]]:
@@ -161,10 +170,15 @@ class TextSegmenter:
         The sentences of `text`, in order, each a non-empty list of tokens (at most
         `max_sentence_tokens`). Text holding no token (empty, only whitespace) yields nothing.
         """
-        sentencizer = blank_english().get_pipe("sentencizer")
+        sentencizer = blank_english().get_pipe("sentencizer") if self.rules is None else None
         for chunk_start, chunk_end in self._chunks(text, paragraphs=True):
-            doc = sentencizer(self._make_doc(replace_lone_surrogates(text[chunk_start:chunk_end])))
-            for sentence in doc.sents:
+            doc = self._make_doc(replace_lone_surrogates(text[chunk_start:chunk_end]))
+            if self.rules is None:
+                sentences = sentencizer(doc).sents
+            else:
+                starts = self.rules.sentence_starts(doc) + [len(doc)]
+                sentences = (doc[begin:end] for begin, end in zip(starts, starts[1:]))
+            for sentence in sentences:
                 tokens = self._tokens(text, chunk_start, sentence)
                 yield from split_long_sentence(tokens, self.max_sentence_tokens)
 
@@ -182,36 +196,52 @@ class TextSegmenter:
         """All tokens of `text`, in order."""
         return [token for piece in self.sentence_pieces(text) for token in piece]
 
-    def _make_doc(self, text: str) -> "Doc":
-        """spaCy's tokens of `text`, with runs over `max_run_chars` cut first (linear time)."""
+    def _make_doc(self, text: str):
+        """The tokens of `text` (a spaCy `Doc`, or `RuleToken`s with `rules`), with runs over
+        `max_run_chars` cut first (linear time)."""
+        runs = list(self._long_run.finditer(text))
+        if self.rules is not None:
+            if not runs:
+                return self.rules(text)
+            tokens: list = []
+
+            def add(piece: str, offset: int) -> None:
+                tokens.extend(token._replace(idx=token.idx + offset) for token in self.rules(piece))
+
+            self._pieces(text, runs, add)
+            return tokens
         from spacy.tokens import Doc
 
         nlp = blank_english()
-        runs = list(self._long_run.finditer(text))
         if not runs:
             return nlp.make_doc(text)
         words: List[str] = []
         spaces: List[bool] = []
 
-        def add(piece: str) -> None:
+        def add(piece: str, offset: int) -> None:
             for token in nlp.make_doc(piece):
                 words.append(token.text)
                 spaces.append(bool(token.whitespace_))
 
+        self._pieces(text, runs, add)
+        # The pieces' tokens and whitespace spell `text` exactly, so the offsets are unchanged.
+        return Doc(nlp.vocab, words=words, spaces=spaces)
+
+    def _pieces(self, text: str, runs: list, add) -> None:
+        """`add(piece, offset)` for the pieces of `text` that are tokenized apart: each long run
+        cut every `max_run_chars` characters, and the text between runs."""
         position = 0
         for run in runs:
             if run.start() > position:
-                add(text[position : run.start()])
+                add(text[position : run.start()], position)
             # The run's last piece takes the whitespace after it, as spaCy would attach it.
             after = run.end() + 1 if text[run.end() : run.end() + 1].isspace() else run.end()
             for begin in range(run.start(), run.end(), self.max_run_chars):
                 end = min(begin + self.max_run_chars, run.end())
-                add(text[begin : after if end == run.end() else end])
+                add(text[begin : after if end == run.end() else end], begin)
             position = after
         if position < len(text):
-            add(text[position:])
-        # The pieces' tokens and whitespace spell `text` exactly, so the offsets are unchanged.
-        return Doc(nlp.vocab, words=words, spaces=spaces)
+            add(text[position:], position)
 
     @staticmethod
     def _tokens(text: str, offset: int, span) -> List[TextToken]:

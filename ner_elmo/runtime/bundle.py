@@ -6,6 +6,8 @@ archive and `ner_elmo.load` reads without allennlp.
                            encoding, the project version, and the SHA-256 of every other file
     weights.safetensors    every tensor of the network (safetensors: no pickle)
     vocabulary.json        each vocabulary namespace as a list of strings, index order
+    tokenizer.json         the tokenizer's and sentencizer's rules (`ner_elmo.data.rule_tokenizer`),
+                           so raw text is tokenized as in training without spaCy
     MODEL_CARD.md          what the model is (generated from the archive; not read)
 
 Reading executes nothing from the bundle: JSON and safetensors only, no dotted types; every
@@ -15,6 +17,7 @@ unlisted required file is a `BundleError` naming it.
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Union
 
@@ -23,6 +26,7 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
 VOCABULARY_NAME = "vocabulary.json"
+TOKENIZER_NAME = "tokenizer.json"
 MODEL_CARD_NAME = "MODEL_CARD.md"
 #: The files every bundle has besides config.json (the model card is listed but not needed).
 REQUIRED = (WEIGHTS_NAME, VOCABULARY_NAME)
@@ -93,6 +97,20 @@ def read_vocabulary(directory: Union[str, os.PathLike]) -> Dict[str, List[str]]:
     ):
         raise BundleError(f"{path}: must map each namespace to a list of strings")
     return vocabulary
+
+
+def read_tokenizer(directory: Union[str, os.PathLike], config: Dict[str, Any]):
+    """The bundle's `RuleTokenizer`, or None for a bundle written without `tokenizer.json`
+    (raw text is then tokenized by spaCy)."""
+    from ner_elmo.data.rule_tokenizer import RuleTokenizer
+
+    if TOKENIZER_NAME not in config["files"]:
+        return None
+    path = Path(directory) / TOKENIZER_NAME
+    try:
+        return RuleTokenizer(json.loads(path.read_text(encoding="utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, re.error) as error:
+        raise BundleError(f"{path}: not tokenizer rules ({error})") from None
 
 
 def read_weights(directory: Union[str, os.PathLike]):

@@ -56,7 +56,8 @@ class BundleTagger(TextTagger):
             for item in self.spec["inputs"]
             if item.get("namespace")
         }
-        self._inputs = InputReader(**{**self.config.get("inputs", {}), **input_settings})
+        rules = bundle_files.read_tokenizer(self.directory, self.config)
+        self._inputs = InputReader(**{**self.config.get("inputs", {}), **input_settings}, rules=rules)
         self.scorer = EntityScorer(self.labels, self.label_encoding)
         self.batch_size = batch_size
         self.min_score = min_score

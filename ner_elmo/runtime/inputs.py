@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from ner_elmo.data.rule_tokenizer import RuleTokenizer
 from ner_elmo.data.tag_schemes import to_spans
 from ner_elmo.data.text_segmentation import (
     TextSegmenter,
@@ -98,6 +99,9 @@ class InputReader:
 
     max_sentence_tokens, max_token_chars, max_run_chars, max_text_chars, max_json_depth :
         As for the `ner` predictor (`ner_elmo.predictors.ner_predictor.NerPredictor`).
+    rules : `RuleTokenizer`, optional (default = `None`: spaCy)
+        Tokenize raw text with these rules (a bundle's `tokenizer.json`: the same tokens without
+        importing spaCy).
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class InputReader:
         max_run_chars: int = 50,
         max_text_chars: Optional[int] = 1_000_000,
         max_json_depth: int = 64,
+        rules: Optional[RuleTokenizer] = None,
     ) -> None:
         limits = dict(
             max_sentence_tokens=max_sentence_tokens,
@@ -125,7 +130,7 @@ class InputReader:
         self._max_token_chars = max_token_chars
         self._max_text_chars = max_text_chars
         self._max_json_depth = max_json_depth
-        self._segmenter = TextSegmenter(max_sentence_tokens=max_sentence_tokens, max_run_chars=max_run_chars)
+        self._segmenter = TextSegmenter(max_sentence_tokens=max_sentence_tokens, max_run_chars=max_run_chars, rules=rules)
 
     def settings(self) -> Dict[str, Any]:
         """The constructor's arguments, as a bundle's config.json records them."""
