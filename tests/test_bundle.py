@@ -3,6 +3,7 @@
 predictor, for every exportable architecture; a damaged bundle loads nothing; the runtime never
 imports allennlp.
 """
+import importlib.util
 import json
 import os
 import stat
@@ -319,6 +320,7 @@ def lexicon_bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("lexicon")
     (root / "run").mkdir()
     archive = write_archive(root / "run")
+    export_bundle(str(archive), str(root / "bundle_onnx"), onnx=True)
     return archive, export_bundle(str(archive), str(root / "bundle"))
 
 
@@ -367,6 +369,17 @@ def test_ner_elmo_predict_tags_a_bundle_without_allennlp(lexicon_bundle, tmp_pat
     )
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
     assert (tmp_path / "out.jsonl").read_text() == (tmp_path / "archive.jsonl").read_text()
+    if importlib.util.find_spec("onnxruntime") is not None:  # the same lines from the ONNX bundle
+        subprocess.run(
+            [sys.executable, "-c", _TORCH_ONLY_PREDICT, str(bundle.parent / "bundle_onnx"), input_file, str(tmp_path / "onnx.jsonl")],
+            capture_output=True, text=True, timeout=300, check=True,
+        )
+        from test_service import check_same_answer
+
+        got, want = (tmp_path / "onnx.jsonl").read_text().splitlines(), (tmp_path / "archive.jsonl").read_text().splitlines()
+        assert len(got) == len(want)
+        for have, expected in zip(got, want):  # ONNX's kernels round differently: scores to 1e-4
+            check_same_answer(have.encode(), expected.encode(), score_tolerance=1.01e-4)
     refused = subprocess.run(
         [sys.executable, "-m", "ner_elmo", "predict", str(archive), input_file], capture_output=True, text=True, timeout=300
     )
@@ -397,20 +410,21 @@ from ner_elmo.cli import main
 try:
     main(["serve", sys.argv[1], "--port", sys.argv[2], "--threads", "1"])
 finally:
-    heavy = ("allennlp", "allennlp_models", "transformers", "torchvision")
+    heavy = ("allennlp", "allennlp_models", "transformers", "torchvision", "spacy", "torch")
     print(json.dumps(sorted(m for m in heavy if m in sys.modules)), flush=True)
 """
 
 
 @pytest.mark.slow
-def test_ner_elmo_serve_serves_a_bundle_without_allennlp_and_stops_on_sigterm(lexicon_bundle, tmp_path):
+def test_ner_elmo_serve_serves_an_onnx_bundle_without_torch_and_stops_on_sigterm(lexicon_bundle, tmp_path):
     import signal
     import socket
 
     import httpx
     from test_service import _ready, wait_for
 
-    _, bundle = lexicon_bundle
+    pytest.importorskip("onnxruntime")
+    bundle = lexicon_bundle[1].parent / "bundle_onnx"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

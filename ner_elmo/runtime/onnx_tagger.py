@@ -68,11 +68,7 @@ class OnnxTagger(BundleTagger):
                 f"{self.directory} is an ONNX bundle: install onnxruntime (pip install 'ner-elmo[onnx]'), "
                 "or load it with runtime=\"torch\""
             ) from None
-        options = onnxruntime.SessionOptions()
-        threads = threads if threads is not None else int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        self._onnxruntime = onnxruntime
         if device == "cpu":
             providers = ["CPUExecutionProvider"]
         elif device.startswith("cuda"):
@@ -82,11 +78,9 @@ class OnnxTagger(BundleTagger):
             providers = [("CUDAExecutionProvider", {"device_id": index})]
         else:
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', not {device!r}")
-        path = self.directory / entry["network"]
-        try:
-            self._session = onnxruntime.InferenceSession(str(path), options, providers=providers)
-        except Exception as error:  # onnxruntime raises its own exception types
-            raise BundleError(f"{path}: not a loadable ONNX graph ({error})") from None
+        self._providers = providers
+        self._network_path = self.directory / entry["network"]
+        self.set_threads(threads if threads is not None else int(os.environ.get("OMP_NUM_THREADS", "0") or 0))
         self._graph_inputs = {node.name for node in self._session.get_inputs()}
         self.device = device
         self._crf = None
@@ -100,6 +94,17 @@ class OnnxTagger(BundleTagger):
                 self._crf = (crf["transitions"], crf["start"], crf["end"])
             except (SafetensorError, OSError, KeyError) as error:
                 raise BundleError(f"{crf_path}: not the CRF's transitions, start and end ({error})") from None
+
+    def set_threads(self, threads: int) -> None:
+        """Runs the graph with `threads` threads from now on (0: onnxruntime's choice)."""
+        options = self._onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = self._onnxruntime.InferenceSession(str(self._network_path), options, providers=self._providers)
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise BundleError(f"{self._network_path}: not a loadable ONNX graph ({error})") from None
 
     def logits(self, sentences: Sequence[Sequence[Any]]):
         """The emission scores `(batch, time, tags)` of sentences of tokens, and the mask (numpy)."""

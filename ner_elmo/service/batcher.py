@@ -224,11 +224,14 @@ class MicroBatcher:
     def _load(self) -> bool:
         started = time.perf_counter()
         try:
-            if self._threads:
-                import torch
-
-                torch.set_num_threads(self._threads)
             self.predictor = self._load_predictor()
+            if self._threads:
+                if hasattr(self.predictor, "set_threads"):  # an ONNX bundle: onnxruntime's threads
+                    self.predictor.set_threads(self._threads)
+                else:
+                    import torch
+
+                    torch.set_num_threads(self._threads)
             if self._warmup:
                 self.predictor.predict_batch_json([{"text": WARMUP_TEXT}])
                 self.predictor.predict_batch_json([{"text": WARMUP_TEXT}] * self.max_batch_size)

@@ -50,7 +50,7 @@ def add_service_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest request body in bytes; larger ones get 413",
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads for the model (default: torch's)"
+        "--threads", type=int, default=None, help="threads for the model: torch's, or onnxruntime's for an ONNX bundle (default: theirs)"
     )
     limits = parser.add_argument_group("limits and timeouts (413, 408, 504 beyond them)")
     limits.add_argument("--max-text-chars", type=int, default=100_000, help="characters per text")
