@@ -16,6 +16,7 @@ of the CoNLL files given), start-up as whole processes, memory, and tokens per s
    token and the share of the machine's matrix-multiply rate they reach.
 """
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -25,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from service_load import read_documents, rss_mib
+from toolbox import add_document_arguments, benchmark_parser, conll_sentences, read_documents, rss_mib
 
-_CHILD = r"""
+# The child imports nothing a user's process would not: `rss_mib` comes as source, not imported.
+_CHILD = inspect.getsource(rss_mib) + r"""
 import os, sys, time, json
 started = float(sys.argv[4])
 if sys.argv[6] != "onnx":  # onnxruntime reads OMP_NUM_THREADS; the ONNX runtime never imports torch
@@ -39,21 +41,11 @@ texts = json.loads(open(sys.argv[3]).read())
 first = texts[0] if sys.argv[2] == "text" else texts[0].split()
 tagger(first)
 ready = time.time() - started
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-loaded = rss()
+loaded = rss_mib()
 tagger.tag_batch(texts if sys.argv[2] == "text" else [text.split() for text in texts])
 heavy = [m for m in ("allennlp", "spacy", "transformers", "torchvision", "torch") if m in sys.modules]
-print(json.dumps({"ready_s": ready, "rss_loaded_mib": loaded, "rss_after_mib": rss(), "imported": heavy}))
+print(json.dumps({"ready_s": ready, "rss_loaded_mib": loaded, "rss_after_mib": rss_mib(), "imported": heavy}))
 """
-
-
-def conll_sentences(path: Path) -> List[List[str]]:
-    from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
-
-    return [[token.text for token in instance["tokens"].tokens] for instance in ConllNerDatasetReader().read(str(path))]
 
 
 def parity(archive_tagger, bundle_tagger, files: List[Path], onnx_tagger=None) -> None:
@@ -199,20 +191,17 @@ def matmul_rate(threads: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, threads=[1, 2], threads_help="torch threads of the throughput pass")
     parser.add_argument("archive")
     parser.add_argument("bundle")
     parser.add_argument("--onnx", help="the same model's bundle exported with --onnx, timed beside the others")
-    parser.add_argument("--corpus", required=True, type=Path, help="documents separated by blank lines")
-    parser.add_argument("--documents", type=int, default=300)
-    parser.add_argument("--words", type=int, default=100)
+    add_document_arguments(parser, words=100)
     parser.add_argument("--conll", type=Path, nargs="*", default=[], help="CoNLL files for the parity check")
     parser.add_argument("--runs", type=int, default=3, help="cold starts of each kind")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the texts per thread count")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--skip", nargs="*", default=[], choices=["parity", "cold", "throughput"])
     args = parser.parse_args()
-    texts, _ = read_documents(args.corpus, args.documents, args.words, 0)
+    texts, _ = read_documents(args.corpus, args.documents, args.words)
     texts_file = Path("/tmp") / f"bundle_runtime_texts_{args.documents}x{args.words}.json"
     texts_file.write_text(json.dumps(texts))
     if "cold" not in args.skip:
@@ -226,7 +215,7 @@ def main() -> None:
     from ner_elmo.runtime.archive_tagger import ArchiveTagger
 
     archive_tagger, bundle_tagger = ArchiveTagger(args.archive), ner_elmo.load(args.bundle)
-    print(f"in-process RSS with both loaded: {rss_mib('self'):.0f} MiB")
+    print(f"in-process RSS with both loaded: {rss_mib():.0f} MiB")
     if "parity" not in args.skip:
         parity(archive_tagger, bundle_tagger, args.conll, ner_elmo.load(args.onnx) if args.onnx else None)
     if "throughput" not in args.skip:

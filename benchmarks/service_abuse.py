@@ -29,10 +29,9 @@ from typing import Callable, List, Optional, Tuple
 
 import httpx
 import numpy
-from service_load import JSON_HEADERS, free_port, wait_ready  # benchmarks/, the script's own folder
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO / "fixtures"
+from toolbox import FIXTURES, JSON_HEADERS, REPO, benchmark_parser, each_thread_count, free_port, wait_ready
+
 TRAIN_ENV = {
     "NER_ELMO_CONLL_TRAIN": str(FIXTURES / "conll/train.iob1.txt"),
     "NER_ELMO_CONLL_DEV": str(FIXTURES / "conll/dev.iob1.txt"),
@@ -163,14 +162,19 @@ def news_words(corpus: Optional[Path], tokens: int) -> Tuple[str, List[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, threads=[2], threads_help="the server's torch threads")
     parser.add_argument("--archive", help="a model archive (default: trained on the fixtures)")
     parser.add_argument("--corpus", type=Path, help="text for the normal traffic and the long request")
-    parser.add_argument("--threads", type=int, default=2, help="the server's torch threads")
     parser.add_argument("--baseline-seconds", type=float, default=15.0)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "ner_elmo_service_abuse")
     args = parser.parse_args()
     archive = args.archive or fixture_archive(args.workdir)
+    for run in each_thread_count(args, set_torch=False):  # the server's threads, not this client's
+        abuse(run, archive)
+
+
+def abuse(args: argparse.Namespace, archive: str) -> None:
+    """One server with `args.threads` torch threads: every case, normal traffic, then SIGTERM."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "allennlp", "ner-serve", archive, "--port", str(port),

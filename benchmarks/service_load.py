@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,53 +37,18 @@ import httpx
 import numpy
 from prometheus_client.parser import text_string_to_metric_families
 
-REPO = Path(__file__).resolve().parents[1]
-# The service reads only JSON bodies (415 otherwise).
-JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-def add_document_arguments(parser: argparse.ArgumentParser) -> None:
-    """The archive and the documents `read_documents` cuts from a corpus (shared with spark_throughput)."""
-    parser.add_argument("archive")
-    parser.add_argument("--corpus", required=True, type=Path, help="documents separated by blank lines")
-    parser.add_argument("--documents", type=int, default=300)
-    parser.add_argument("--words", type=int, default=500)
-
-
-def read_documents(path: Path, documents: int, words: int, short: int) -> Tuple[List[str], List[str]]:
-    """`documents` texts of `words` words, and `short` texts of 25 words from other documents."""
-    long_texts: List[str] = []
-    short_texts: List[str] = []
-    blocks = path.read_text(encoding="utf-8", errors="replace").split("\n\n")
-    for block in blocks:
-        tokens = block.split()
-        if len(long_texts) < documents and len(tokens) >= words:
-            long_texts.append(" ".join(tokens[:words]))
-        elif len(short_texts) < short and len(tokens) >= 25:
-            short_texts.append(" ".join(tokens[:25]))
-        if len(long_texts) >= documents and len(short_texts) >= short:
-            break
-    if len(long_texts) < documents or len(short_texts) < short:
-        raise SystemExit(
-            f"{path}: only {len(long_texts)} documents of {words}+ words and {len(short_texts)} "
-            f"short texts (wanted {documents} and {short})"
-        )
-    return long_texts, short_texts
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
+from toolbox import (
+    JSON_HEADERS,
+    REPO,
+    add_document_arguments,
+    benchmark_parser,
+    each_thread_count,
+    free_port,
+    random_elmo_files,
+    read_documents,
+    rss_mib,
+    wait_ready,
+)
 
 def metric_totals(url: str) -> Dict[str, float]:
     text = httpx.get(url + "/metrics").text
@@ -194,14 +158,11 @@ def random_elmo_archive(base: str, options_file: str, directory: Path) -> str:
     from allennlp.models.archival import archive_model
 
     from ner_elmo.common.safe_archive import load_archive_safely
-
-    from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
+    from ner_elmo.modules.elmo.weights_io import read_options
     from ner_elmo.service.loading import archived_config
 
-    directory.mkdir(parents=True, exist_ok=True)
     options = read_options(options_file)
-    options_path, weight_path = directory / "options.json", directory / "lm_weights.hdf5"
-    write_random_elmo(options, options_path, weight_path, seed=1)
+    options_path, weight_path = random_elmo_files(options, directory, seed=1)
     config = archived_config(base)
     config["dataset_reader"]["token_indexers"]["elmo"] = {"type": "elmo_characters"}
     embedders = config["model"]["text_field_embedder"]["token_embedders"]
@@ -247,7 +208,9 @@ def in_process_throughput(args: argparse.Namespace, texts: List[str]) -> Tuple[f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, threads=None, threads_help="torch threads of the server and of the in-process predictor",
+                              none_means="the server's and torch's own")
+    parser.add_argument("archive", help="a model archive or a bundle directory")
     add_document_arguments(parser)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--short-requests", type=int, default=200, help="lone short sentences")
@@ -258,7 +221,6 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=10.0)
     parser.add_argument("--queue-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (server and in-process)")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument(
         "--random-elmo",
@@ -275,6 +237,12 @@ def main() -> None:
     documents, short_texts = read_documents(
         args.corpus, args.documents, args.words, max(args.memory_requests, args.short_requests)
     )
+    for run in each_thread_count(args, set_torch=False):  # in_process_throughput sets torch's
+        measure(run, documents, short_texts)
+
+
+def measure(args: argparse.Namespace, documents: List[str], short_texts: List[str]) -> None:
+    """In-process, then the server, with `args.threads` torch threads (None: their defaults)."""
     # The in-process figure first, alone on the machine (before the server starts).
     in_process = None
     if not args.skip_in_process:
@@ -304,20 +272,6 @@ def main() -> None:
             print(f"server stopped with exit code {server.wait(60)} after SIGTERM")
         except subprocess.TimeoutExpired:
             server.kill()
-
-
-def wait_ready(url: str, server: subprocess.Popen, timeout: float = 300) -> None:
-    """Until the server's /readyz answers 200 (it must not exit, nor take longer than `timeout`)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert server.poll() is None, "the server exited"
-        assert time.monotonic() < deadline, f"the server was not ready within {timeout:g} s"
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
 
 
 def run_benchmark(args, url: str, server: subprocess.Popen, documents: List[str], short_texts: List[str],

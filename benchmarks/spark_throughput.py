@@ -18,20 +18,17 @@ Prints, side by side in one run, documents/s and tokens/s of:
 The Spark output is checked against the in-process predictor's: one row per document and the
 same entities. Tokens are the predictor's tokens of the documents.
 """
-import argparse
 import json
 import os
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 
+from toolbox import add_document_arguments, benchmark_parser, read_documents
+
 # tqdm reads this when it is first imported: allennlp's progress bars would bury the table.
 os.environ.setdefault("TQDM_DISABLE", "1")
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_load import add_document_arguments, read_documents  # noqa: E402  (the load test's documents)
 
 
 def cores_of(master: str) -> int:
@@ -60,11 +57,12 @@ def in_process(archive: str, texts, batch_size: int, threads: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, threads=None, threads_help="in-process torch threads",
+                              none_means="1 and the master's cores")
+    parser.add_argument("archive", help="a model archive")
     add_document_arguments(parser)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, nargs="+", help="in-process torch threads (default: 1 and the master's cores)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ner_elmo_spark_throughput"))
     args = parser.parse_args()
 
