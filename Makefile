@@ -106,9 +106,10 @@ test-cpu-kinds: install
 	$(CPU_KIND_default) $(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider $(NUMERIC_TESTS)
 
 # The GPU code paths against the CPU reference, on a machine with CUDA, torch, numpy and h5py
-# (no allennlp needed): see benchmarks/gpu_check.py.
+# (no allennlp needed, nor the package installed: the checkout is put on the path): see
+# benchmarks/gpu_check.py.
 gpu-check:
-	python3 benchmarks/gpu_check.py
+	PYTHONPATH=$(CURDIR) python3 benchmarks/gpu_check.py
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -22,6 +22,8 @@ import subprocess
 import sys
 from typing import Dict, List
 
+from toolbox import benchmark_parser, conll_sentences
+
 #: What each emulated capability sets; "native" leaves the CPU's own kernels.
 CAPABILITIES: Dict[str, Dict[str, str]] = {
     "native": {},
@@ -32,8 +34,7 @@ CAPABILITIES: Dict[str, Dict[str, str]] = {
 
 def read_sentences(path: str, count: int, seed: int) -> List[List[str]]:
     """`count` pieces of 1 to 40 consecutive tokens of a CoNLL file's first column."""
-    with open(path, encoding="utf-8") as lines:
-        tokens = [line.split()[0] for line in lines if line.strip() and not line.startswith("-DOCSTART-")]
+    tokens = [token for sentence in conll_sentences(path) for token in sentence]
     rng = random.Random(seed)
     sentences, start = [], 0
     while len(sentences) < count:
@@ -85,14 +86,13 @@ def measure(args) -> Dict[str, object]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, threads=[1], threads_help="torch threads of each measuring process")
     parser.add_argument("--options", required=True)
     parser.add_argument("--weights", required=True)
     parser.add_argument("--conll", required=True, help="CoNLL file whose tokens make the sentences")
     parser.add_argument("--sentences", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--capabilities", nargs="*", default=None, choices=sorted(CAPABILITIES))
-    parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--measure-here", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 

@@ -26,7 +26,6 @@ import gc
 import hashlib
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -39,58 +38,21 @@ import torch
 
 from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids
 from ner_elmo.modules.elmo.char_cache import CharacterEmbeddingCache
-from ner_elmo.modules.elmo.weights_io import read_options, write_random_elmo
-
-# The published architecture of the original ("large") ELMo.
-ELMO_2X4096_OPTIONS = {
-    "lstm": {
-        "use_skip_connections": True,
-        "projection_dim": 512,
-        "cell_clip": 3,
-        "proj_clip": 3,
-        "dim": 4096,
-        "n_layers": 2,
-    },
-    "char_cnn": {
-        "activation": "relu",
-        "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]],
-        "n_highway": 2,
-        "embedding": {"dim": 16},
-        "n_characters": 262,
-        "max_characters_per_token": 50,
-    },
-}
-
-
-def read_conll_sentences(path: str, count: int) -> List[List[str]]:
-    """The first `count` sentences (first column) of a CoNLL file."""
-    sentences: List[List[str]] = []
-    current: List[str] = []
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            fields = line.split()
-            if not fields or fields[0] == "-DOCSTART-":
-                if current:
-                    sentences.append(current)
-                    current = []
-                    if len(sentences) == count:
-                        break
-                continue
-            current.append(fields[0])
-    if current and len(sentences) < count:
-        sentences.append(current)
-    return sentences
-
+from ner_elmo.modules.elmo.weights_io import read_options
+from toolbox import (
+    benchmark_parser,
+    conll_sentences,
+    each_thread_count,
+    full_size_elmo_options,
+    peak_rss_mib,
+    random_elmo_files,
+    rss_mib,
+)
 
 def cached_random_elmo(options: Dict, cache_dir: Path, seed: int):
-    """Options and weight paths of seeded random weights for `options`, written once."""
+    """Options and weight paths of seeded random weights for `options`, written once per options and seed."""
     key = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
-    directory = cache_dir / f"elmo-{key}-seed{seed}"
-    options_path, weight_path = directory / "options.json", directory / "lm_weights.hdf5"
-    if not weight_path.exists():
-        print(f"writing random weights to {directory} ...", flush=True)
-        write_random_elmo(options, options_path, weight_path, seed=seed)
-    return str(options_path), str(weight_path)
+    return random_elmo_files(options, cache_dir / f"elmo-{key}-seed{seed}", seed)
 
 
 def flops_per_position(options: Dict) -> Dict[str, float]:
@@ -129,18 +91,10 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:  # not Linux: fall back to the process peak
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.memory_allocated(device) / 2**20
-    return _rss_mb()
+    return rss_mib()
 
 
 class PeakMemory:
@@ -166,7 +120,7 @@ class PeakMemory:
 
     def _sample(self) -> None:
         while self._running:
-            self.peak = max(self.peak, _rss_mb())
+            self.peak = max(self.peak, rss_mib())
             time.sleep(0.002)
 
     def __exit__(self, *exc) -> None:
@@ -175,7 +129,7 @@ class PeakMemory:
         else:
             self._running = False
             self._thread.join()
-            self.peak = max(self.peak, _rss_mb())
+            self.peak = max(self.peak, rss_mib())
 
 
 def timed_call(run, batch, device) -> Tuple[float, float]:
@@ -199,14 +153,13 @@ def memory_pass(run, batches, device) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, threads=[2])
     parser.add_argument("--conll", default=os.environ.get("NER_ELMO_CONLL_DEV"), help="CoNLL file (env NER_ELMO_CONLL_DEV)")
     parser.add_argument("--sentences", type=int, default=96, help="first N sentences")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--options", help="ELMo options.json (default: the 2x4096_512_2048cnn_2xhighway architecture)")
     parser.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "ner_elmo_benchmarks"), help="where generated weights are kept")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="passes; each interleaves the kinds batch by batch")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None, help="ours only: bfloat16 or float16 matrix products (GPU), int8 per-step products (CPU)")
@@ -215,13 +168,17 @@ def main() -> None:
     args = parser.parse_args()
     if not args.conll or not Path(args.conll).exists():
         sys.exit(f"CoNLL file not found: {args.conll!r} (pass --conll or set NER_ELMO_CONLL_DEV)")
+    for run in each_thread_count(args):
+        measure(run)
 
-    torch.set_num_threads(args.threads)
+
+def measure(args: argparse.Namespace) -> None:
+    """Every kind timed, then the memory and the physical limit, with `args.threads` threads."""
     device = torch.device(args.device)
-    options = read_options(args.options) if args.options else ELMO_2X4096_OPTIONS
+    options = read_options(args.options) if args.options else full_size_elmo_options()
     options_path, weight_path = cached_random_elmo(options, Path(args.cache_dir), args.seed)
 
-    sentences = read_conll_sentences(args.conll, args.sentences)
+    sentences = conll_sentences(args.conll, args.sentences)
     if args.sort_by_length:
         sentences.sort(key=len)
     tokens = sum(len(s) for s in sentences)
@@ -337,7 +294,7 @@ def main() -> None:
             f"{name}: {kind} {loaded[name]:.0f} MB for the model (loaded, one batch run), "
             f"then peak growth {working.get(name, 0.0):.0f} MB over a pass"
         )
-    print(f"process peak RSS (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"process peak RSS (ru_maxrss): {peak_rss_mib():.0f} MB")
     print()
     print(
         f"model FLOPs per token (with <S>/</S> overhead {positions / tokens:.2f} positions per token): "

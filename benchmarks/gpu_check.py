@@ -16,10 +16,12 @@ full-size 2x4096_512_2048cnn_2xhighway ELMo with seeded random weights that it w
     python benchmarks/gpu_check.py                   # or: make gpu-check
     python benchmarks/gpu_check.py --device cpu --quick   # the script itself, on any machine
 
+From a checkout where the package is not installed (a bare GPU machine), put the checkout on
+the path: `PYTHONPATH=. python benchmarks/gpu_check.py` (what `make gpu-check` runs).
+
 Prints a table and exits 1 if a check fails; with `--json PATH` (or `$OUT` set) also writes the
 results as JSON.
 """
-import argparse
 import json
 import os
 import random
@@ -31,23 +33,13 @@ from typing import Dict, List
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids
+from ner_elmo.modules.elmo.hdf5_layout import read_options
+from ner_elmo.modules.elmo_cache import ElmoActivationCache, MemoryActivationStore, module_fingerprint
+from ner_elmo.modules.viterbi import viterbi_decode_batch
+from toolbox import FIXTURES, benchmark_parser, conll_sentences, full_size_elmo_options, random_elmo_files
 
-from ner_elmo.modules.elmo import FastElmoBiLm, batch_to_char_ids  # noqa: E402
-from ner_elmo.modules.elmo.weights_io import write_random_elmo  # noqa: E402
-from ner_elmo.modules.elmo.hdf5_layout import read_options  # noqa: E402
-from ner_elmo.modules.elmo_cache import ElmoActivationCache, MemoryActivationStore, module_fingerprint  # noqa: E402
-from ner_elmo.modules.viterbi import viterbi_decode_batch  # noqa: E402
-
-FIXTURE_ELMO = (str(REPO / "fixtures" / "elmo" / "options.json"), str(REPO / "fixtures" / "elmo" / "lm_weights.hdf5"))
-FULL_SIZE_OPTIONS = {
-    "lstm": {"use_skip_connections": True, "projection_dim": 512, "cell_clip": 3, "proj_clip": 3, "dim": 4096,
-             "n_layers": 2},
-    "char_cnn": {"activation": "relu", "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512],
-                                                   [7, 1024]],
-                 "n_highway": 2, "embedding": {"dim": 16}, "n_characters": 262, "max_characters_per_token": 50},
-}
+FIXTURE_ELMO = (str(FIXTURES / "elmo" / "options.json"), str(FIXTURES / "elmo" / "lm_weights.hdf5"))
 #: Largest |difference| from the CPU's float32 activations, per precision (the fixture's values
 #: are of order 1; the documented reduced-precision tolerances, with margin).
 TOLERANCES = {"float32": 1e-5, "bfloat16": 2e-2, "float16": 2e-3}
@@ -55,9 +47,7 @@ TOLERANCES = {"float32": 1e-5, "bfloat16": 2e-2, "float16": 2e-3}
 
 def conll_like_sentences(count: int, seed: int) -> List[List[str]]:
     """Sentences of CoNLL-like lengths (1 to 40 tokens, mean about 14) from the fixture corpus."""
-    path = REPO / "fixtures" / "conll" / "train.iob1.txt"
-    words = [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines()
-             if line.strip() and not line.startswith("-DOCSTART-")]
+    words = [word for sentence in conll_sentences(FIXTURES / "conll" / "train.iob1.txt") for word in sentence]
     rng = random.Random(seed)
     return [[rng.choice(words) for _ in range(min(40, max(1, int(rng.expovariate(1 / 14)))))] for _ in range(count)]
 
@@ -148,7 +138,7 @@ def time_bilm(options_file: str, weight_file: str, device: str, dtype: str, sent
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--device", default="cuda", help="the device checked against the CPU (default cuda)")
     parser.add_argument("--quick", action="store_true", help="fixture ELMo only, no full-size timing")
     parser.add_argument("--sentences", type=int, default=2048, help="sentences timed")
@@ -177,8 +167,7 @@ def main(argv=None) -> int:
     if not args.quick:
         timed = conll_like_sentences(args.sentences, seed=2)
         with tempfile.TemporaryDirectory() as tmp:
-            options_file, weight_file = os.path.join(tmp, "options.json"), os.path.join(tmp, "weights.hdf5")
-            write_random_elmo(FULL_SIZE_OPTIONS, options_file, weight_file, seed=0)
+            options_file, weight_file = random_elmo_files(full_size_elmo_options(), tmp, seed=0)
             assert read_options(options_file)["lstm"]["dim"] == 4096
             for dtype in ["float32"] + dtypes[:1]:
                 timings.append(time_bilm(options_file, weight_file, args.device, dtype, timed, args.batch_size,

@@ -49,15 +49,10 @@ from allennlp.data import DatasetReader, Vocabulary
 from allennlp.data.data_loaders import SimpleDataLoader
 from allennlp.models import Model
 from allennlp.training import GradientDescentTrainer
-from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.optimizers import AdamOptimizer
 
-from ner_elmo.modules.elmo.weights_io import (
-    OPTIONS_FILENAME,
-    WEIGHTS_FILENAME,
-    read_options,
-    write_random_elmo,
-)
+from ner_elmo.modules.elmo.weights_io import read_options
+from toolbox import EpochTimer, benchmark_parser, each_thread_count, random_elmo_files
 
 VARIANTS = {
     "stock": {"implementation": "stock", "cache": "none"},
@@ -89,36 +84,11 @@ class ForwardClock:
         self.seconds += time.perf_counter() - self._started
 
 
-class EpochTimer(TrainerCallback):
-    """Records the wall-clock seconds of every training epoch, and those spent in ELMo's forward."""
-
-    def __init__(self, serialization_dir: str, elmo_clock: Optional[ForwardClock] = None) -> None:
-        super().__init__(serialization_dir)
-        self.seconds: List[float] = []
-        self.elmo_seconds: List[float] = []
-        self._elmo_clock = elmo_clock
-        self._last = 0.0
-
-    def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
-        self._last = time.perf_counter()
-
-    def on_epoch(self, trainer, metrics, epoch: int, is_primary: bool = True, **kwargs) -> None:
-        now = time.perf_counter()
-        self.seconds.append(now - self._last)
-        self._last = now
-        if self._elmo_clock is not None:
-            self.elmo_seconds.append(self._elmo_clock.seconds - sum(self.elmo_seconds))
-
-
-def random_elmo_files(options_path: str, weights_dir: str) -> Dict[str, str]:
+def elmo_files_for(options_path: str, weights_dir: str) -> Dict[str, str]:
     """Full-size random weights for `options_path`, written once under `weights_dir`."""
-    options = read_options(options_path)
     directory = Path(weights_dir) / Path(options_path).name.replace(".json", "")
-    options_file, weight_file = directory / OPTIONS_FILENAME, directory / WEIGHTS_FILENAME
-    if not weight_file.is_file():
-        print(f"writing random ELMo weights to {weight_file} ...", flush=True)
-        write_random_elmo(options, options_file, weight_file, seed=0)
-    return {"options_file": str(options_file), "weight_file": str(weight_file)}
+    options_file, weight_file = random_elmo_files(read_options(options_path), directory, seed=0)
+    return {"options_file": options_file, "weight_file": weight_file}
 
 
 def read_instances(conll_path: str, count: int):
@@ -178,7 +148,8 @@ def elmo_embedder_of(model: Model):
     return model.text_field_embedder._token_embedders["elmo"]
 
 
-def train(model: Model, instances, vocab: Vocabulary, batch_size: int, epochs: int, cuda_device: int) -> EpochTimer:
+def train(model: Model, instances, vocab: Vocabulary, batch_size: int, epochs: int, cuda_device: int):
+    """The epochs' seconds and the seconds in ELMo's forward of each, from the toolbox's `EpochTimer`."""
     loader = SimpleDataLoader(instances, batch_size, shuffle=False, vocab=vocab)
     if cuda_device >= 0:
         model = model.cuda(cuda_device)
@@ -186,7 +157,7 @@ def train(model: Model, instances, vocab: Vocabulary, batch_size: int, epochs: i
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     elmo = model.text_field_embedder._token_embedders.get("elmo")
     clock = ForwardClock(elmo) if elmo is not None else None
-    timer = EpochTimer(serialization_dir=tempfile.gettempdir(), elmo_clock=clock)
+    timer = EpochTimer(serialization_dir=tempfile.gettempdir(), forward_clock=clock, jsonl=False)
     trainer = GradientDescentTrainer(
         model=model,
         optimizer=AdamOptimizer(trainable, lr=1e-3),
@@ -199,7 +170,7 @@ def train(model: Model, instances, vocab: Vocabulary, batch_size: int, epochs: i
         run_confidence_checks=False,
     )
     trainer.train()
-    return timer
+    return [r["seconds"] for r in timer.records], [r.get("forward_seconds", 0.0) for r in timer.records]
 
 
 def float16_cost(cache) -> Dict[str, float]:
@@ -217,7 +188,7 @@ def float16_cost(cache) -> Dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, threads=None)
     parser.add_argument("--options", required=True, help="ELMo options.json (e.g. the original 2x4096 ELMo's)")
     parser.add_argument("--weights-dir", required=True, help="where the random weights are written once")
     parser.add_argument("--conll", default=os.environ.get("NER_ELMO_CONLL_TRAIN"), help="CoNLL training file")
@@ -226,19 +197,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
     parser.add_argument("--model", default="crf_tagger", help="crf_tagger (allennlp-models) or ner_crf_tagger")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--cuda-device", type=int, default=0 if torch.cuda.is_available() else -1)
     args = parser.parse_args()
     if not args.conll:
         sys.exit("give --conll FILE or set NER_ELMO_CONLL_TRAIN")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     variants = args.variants.split(",")
     unknown = [name for name in variants if name not in VARIANTS]
     if unknown:
         sys.exit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    for run in each_thread_count(args):
+        measure(run, variants)
 
-    elmo_files = random_elmo_files(args.options, args.weights_dir)
+
+def measure(args: argparse.Namespace, variants: List[str]) -> None:
+    """Every variant trained and timed with `args.threads` torch threads (None: torch's)."""
+    elmo_files = elmo_files_for(args.options, args.weights_dir)
     options = read_options(elmo_files["options_file"])
     elmo_dim = 2 * options["lstm"]["projection_dim"]
     reader_name, instances = read_instances(args.conll, args.batches * args.batch_size)
@@ -265,12 +238,12 @@ def main() -> None:
         started = time.perf_counter()
         model = build_model(args.model, vocab, elmo_files, elmo_dim, VARIANTS[name])
         built = time.perf_counter() - started
-        timer = train(model, instances, vocab, args.batch_size, args.epochs, args.cuda_device)
-        results[name] = timer.seconds
-        elmo_results[name] = timer.elmo_seconds
+        seconds, elmo_seconds = train(model, instances, vocab, args.batch_size, args.epochs, args.cuda_device)
+        results[name] = seconds
+        elmo_results[name] = elmo_seconds
         line = f"{name:12s} build {built:6.1f}s  " + "  ".join(
             f"epoch {i + 1} {s:8.2f}s ({tokens / s:6.0f} tok/s, ELMo forward {e:7.2f}s)"
-            for i, (s, e) in enumerate(zip(timer.seconds, timer.elmo_seconds))
+            for i, (s, e) in enumerate(zip(seconds, elmo_seconds))
         )
         cache = elmo_embedder_of(model).activation_cache
         if cache is not None:
