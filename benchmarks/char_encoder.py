@@ -9,7 +9,6 @@ between their outputs.
 
 The embedder is the configs' (16-dimensional characters, 128 filters of width 3, ReLU).
 """
-import argparse
 import statistics
 import time
 
@@ -18,21 +17,7 @@ import torch
 import ner_elmo.plugin  # noqa: F401  (registers distinct_character_encoding)
 from allennlp.common import Params
 from allennlp.modules.token_embedders import TokenEmbedder
-
-
-def conll_sentences(path: str):
-    sentence = []
-    with open(path, encoding="utf-8") as file:
-        for line in file:
-            fields = line.split()
-            if not fields or fields[0] == "-DOCSTART-":
-                if sentence:
-                    yield sentence
-                sentence = []
-            else:
-                sentence.append(fields[0])
-    if sentence:
-        yield sentence
+from toolbox import benchmark_parser, conll_sentences
 
 
 def character_batch(sentences):
@@ -48,7 +33,7 @@ def character_batch(sentences):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--conll", required=True)
     parser.add_argument("--sentences", type=int, default=64)
     parser.add_argument("--min-length", type=int, default=20)

@@ -25,21 +25,17 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-from pathlib import Path
 from typing import Any, Dict, List
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # allennlp's progress bars would bury the table
 
-import _jsonnet  # noqa: E402
 import torch  # noqa: E402
 
 import ner_elmo.plugin  # noqa: E402,F401  (registers the components)
 from allennlp.commands.train import train_model  # noqa: E402
 from allennlp.common import Params  # noqa: E402
-from allennlp.training.callbacks import TrainerCallback  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from toolbox import EpochTimer  # noqa: E402,F401  (registers "bench_epoch_timer", which run() adds)
+from toolbox import REPO, benchmark_parser, each_thread_count, training_config  # noqa: E402
 
 
 def stock_params(glove: str) -> Dict[str, Any]:
@@ -69,32 +65,10 @@ def stock_params(glove: str) -> Dict[str, Any]:
 
 
 def our_params(config: str, env: Dict[str, str], num_layers: int = 0) -> Dict[str, Any]:
-    params = json.loads(_jsonnet.evaluate_file(config, ext_vars={**os.environ, **env}))
+    params = training_config(config, env)
     if num_layers:
         params["model"]["encoder"].update(num_layers=num_layers, dropout=0.5 if num_layers > 1 else 0.0)
     return params
-
-
-@TrainerCallback.register("bench_epoch_timer")
-class EpochTimer(TrainerCallback):
-    """Writes `epoch_times.jsonl`: per epoch, the seconds of its training batches and of validation."""
-
-    def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
-        self._epoch_start = self._training_end = time.perf_counter()
-
-    def on_batch(self, trainer, batch_inputs, batch_outputs, batch_metrics, epoch, batch_number,
-                 is_training, is_primary=True, batch_grad_norm=None, **kwargs) -> None:
-        if is_training:
-            self._training_end = time.perf_counter()
-
-    def on_epoch(self, trainer, metrics, epoch: int, is_primary: bool = True, **kwargs) -> None:
-        now = time.perf_counter()
-        record = {"epoch": epoch + 1, "train_seconds": self._training_end - self._epoch_start,
-                  "validation_seconds": now - self._training_end,
-                  "dev_f1": metrics.get("validation_f1-measure-overall")}
-        with open(os.path.join(self.serialization_dir, "epoch_times.jsonl"), "a") as file:
-            file.write(json.dumps(record) + "\n")
-        self._epoch_start = self._training_end = time.perf_counter()
 
 
 def run(name: str, params: Dict[str, Any], data: Dict[str, str], seed: int, epochs: int,
@@ -118,18 +92,22 @@ def run(name: str, params: Dict[str, Any], data: Dict[str, str], seed: int, epoc
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, threads=[2])
     parser.add_argument("--conll-dir", required=True, help="directory with eng.train and eng.testa")
     parser.add_argument("--glove", required=True, help="glove.6B.50d.txt.gz")
     parser.add_argument("--config", default=str(REPO / "training_config" / "conll2003_glove_char.jsonnet"))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-sentences", type=int, default=0, help="first N training sentences (0: all)")
     parser.add_argument("--variants", nargs="+", default=["stock", "ours"], choices=["stock", "ours", "ours-1-layer", "ours-2-layers"])
     parser.add_argument("--output", default=None, help="also append every epoch's record here (JSON lines)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    for run_args in each_thread_count(args):
+        measure(run_args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Every seed and variant trained with `args.threads` threads, then the table."""
     data = {"train": os.path.join(args.conll_dir, "eng.train"), "dev": os.path.join(args.conll_dir, "eng.testa")}
     env = {"NER_ELMO_CONLL_TRAIN": data["train"], "NER_ELMO_CONLL_DEV": data["dev"],
            "NER_ELMO_CONLL_TEST": data["dev"], "NER_ELMO_GLOVE": args.glove}

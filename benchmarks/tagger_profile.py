@@ -12,12 +12,12 @@ gradients, in the config's validation batches (256 sentences sorted by length).
 Word embeddings are randomly initialised (GloVe's values do not change the time). Prints the
 seconds of the forward and backward passes and cProfile's cumulative table.
 """
-import argparse
 import cProfile
 import os
 import pstats
 import time
-from pathlib import Path
+
+from toolbox import REPO, benchmark_parser
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -30,11 +30,9 @@ from allennlp.data.data_loaders import MultiProcessDataLoader  # noqa: E402
 from allennlp.data.samplers import BucketBatchSampler  # noqa: E402
 from allennlp.models import Model  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--conll", required=True, help="eng.train")
     parser.add_argument("--config", default=str(REPO / "training_config" / "conll2003_glove_char.jsonnet"))
     parser.add_argument("--sentences", type=int, default=1280, help="first N training sentences")

@@ -13,8 +13,8 @@ Each variant is trained with `allennlp train`'s machinery (the config as it is, 
 * vocabulary: words in the `tokens` namespace (the training words, then the GloVe words they lack);
 * startup: from `train_model` to the first batch (reading the data, building the vocabulary and
   the model: reading GloVe), seconds;
-* epoch: the seconds of the training batches and of validation (`bench_epoch_timer` of
-  benchmarks/tagger_epoch.py), then of what follows (checkpoint, best model, archive);
+* epoch: the seconds of the training batches and of validation (`bench_epoch_timer`, the
+  benchmarks' `toolbox.EpochTimer`), then of what follows (checkpoint, best model, archive);
 * the sizes of the epoch's checkpoint (`model_state_e1_b0.th`) and of `model.tar.gz`;
 * load: `load_archive_safely` seconds (how the service and Spark load it), and the resident
   memory of the process after the imports and after loading (`VmRSS`);
@@ -33,18 +33,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+from toolbox import REPO, benchmark_parser, rss_mib, training_config
+
 os.environ.setdefault("TQDM_DISABLE", "1")  # allennlp's progress bars would bury the table
 
-REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {"without": False, "with": True}
-
-
-def resident_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def train_step(args) -> Dict[str, Any]:
@@ -54,7 +47,8 @@ def train_step(args) -> Dict[str, Any]:
     from allennlp.common import Params
     from allennlp.training.callbacks import TrainerCallback
 
-    from tagger_epoch import our_params  # benchmarks/, the script's own folder (registers bench_epoch_timer)
+    import ner_elmo.plugin  # noqa: F401  (registers the components)
+    from toolbox import EpochTimer  # noqa: F401  (registers "bench_epoch_timer")
 
     @TrainerCallback.register("bench_start_clock")
     class StartClock(TrainerCallback):
@@ -64,7 +58,7 @@ def train_step(args) -> Dict[str, Any]:
     torch.set_num_threads(1)
     env = {"NER_ELMO_CONLL_TRAIN": args.train, "NER_ELMO_CONLL_DEV": args.dev, "NER_ELMO_CONLL_TEST": args.test,
            "NER_ELMO_GLOVE": args.glove}
-    params = our_params(args.config, env)
+    params = training_config(args.config, env)
     params["model"]["text_field_embedder"]["token_embedders"]["tokens"]["pretrained_extension"] = args.extension == "on"
     params.update(evaluate_on_test=False, random_seed=args.seed, numpy_seed=args.seed, pytorch_seed=args.seed)
     params["trainer"].update(num_epochs=1, patience=None)
@@ -99,13 +93,13 @@ def load_step(args) -> Dict[str, Any]:
 
     torch.set_num_threads(1)
     gc.collect()
-    before = resident_mb()
+    before = rss_mib()
     started = time.perf_counter()
     # As the service and Spark load an archive; trusted: its config names this script's callbacks.
     archive = load_archive_safely(args.archive, trust_archive=True)
     seconds = time.perf_counter() - started
     gc.collect()
-    after = resident_mb()
+    after = rss_mib()
     words = archive.model.vocab.get_token_to_index_vocabulary("tokens")
 
     def without_vector(tokens: List[str]) -> Dict[str, Any]:
@@ -158,7 +152,7 @@ def table(results: Dict[str, Dict[str, Any]]) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--train", required=True, help="CoNLL training file (eng.train)")
     parser.add_argument("--dev", required=True, help="validation file (eng.testa)")
     parser.add_argument("--test", required=True, help="test file whose tokens are counted (eng.testb)")
