@@ -62,6 +62,41 @@ def _active_rows(sorted_lengths: Sequence[int], max_len: int) -> List[int]:
     return active
 
 
+def _max_plus_forward(emissions, active: List[int], trans, start, final_score, max_step) -> list:
+    """
+    The forward pass of both decoders (numpy arrays or torch tensors alike): `emissions`
+    `(time, batch, tags)` sorted longest first, `trans` `(1, to, from)`. Fills `final_score` with
+    each row's scores at its last position and returns the back-pointers of each step;
+    `max_step(score, trans)` gives `(best, previous)` over the previous tags.
+    """
+    score = emissions[0, : active[0]]
+    if start is not None:
+        score = score + start
+    backpointers = []
+    for t in range(1, len(active)):
+        k = active[t]
+        if k < score.shape[0]:  # rows k.. ended at position t - 1
+            final_score[k : score.shape[0]] = score[k:]
+            score = score[:k]
+        if k == 0:
+            break
+        best, previous = max_step(score, trans)
+        score = best + emissions[t, :k]
+        backpointers.append(previous)
+    final_score[: score.shape[0]] = score
+    return backpointers
+
+
+def _numpy_max_step(score: numpy.ndarray, trans: numpy.ndarray):
+    candidates = score[:, None, :] + trans
+    previous = candidates.argmax(axis=2)
+    return numpy.take_along_axis(candidates, previous[:, :, None], axis=2)[:, :, 0], previous
+
+
+def _torch_max_step(score: "torch.Tensor", trans: "torch.Tensor"):
+    return (score.unsqueeze(1) + trans).max(dim=2)
+
+
 def viterbi_decode_numpy(
     logits: numpy.ndarray,
     lengths: numpy.ndarray,
@@ -87,24 +122,8 @@ def viterbi_decode_numpy(
     emissions = logits[order].transpose(1, 0, 2)  # (time, batch, tags)
     # (1, to, from): the max over previous tags reduces the contiguous last dimension.
     trans = numpy.ascontiguousarray(transitions.T)[None]
-    score = emissions[0, : active[0]]
-    if start_transitions is not None:
-        score = score + start_transitions
     final_score = numpy.zeros((batch_size, num_tags), dtype=logits.dtype)
-    backpointers = []
-    for t in range(1, max_len):
-        k = active[t]
-        if k < score.shape[0]:  # rows k.. ended at position t - 1
-            final_score[k : score.shape[0]] = score[k:]
-            score = score[:k]
-        if k == 0:
-            break
-        candidates = score[:, None, :] + trans
-        previous = candidates.argmax(axis=2)
-        best = numpy.take_along_axis(candidates, previous[:, :, None], axis=2)[:, :, 0]
-        score = best + emissions[t, :k]
-        backpointers.append(previous)
-    final_score[: score.shape[0]] = score
+    backpointers = _max_plus_forward(emissions, active, trans, start_transitions, final_score, _numpy_max_step)
     if end_transitions is not None:
         final_score = final_score + end_transitions
     last = final_score.argmax(axis=1)
@@ -168,22 +187,8 @@ def viterbi_decode_batch(
     emissions = logits[order].transpose(0, 1)  # (time, batch, tags)
     # (1, to, from): the max over previous tags reduces the contiguous last dimension.
     trans = transitions.t().contiguous().unsqueeze(0)
-    score = emissions[0, : active[0]]
-    if start_transitions is not None:
-        score = score + start_transitions
     final_score = logits.new_zeros(batch_size, num_tags)
-    backpointers = []
-    for t in range(1, max_len):
-        k = active[t]
-        if k < score.shape[0]:  # rows k.. ended at position t - 1
-            final_score[k : score.shape[0]] = score[k:]
-            score = score[:k]
-        if k == 0:
-            break
-        best, previous = (score.unsqueeze(1) + trans).max(dim=2)
-        score = best + emissions[t, :k]
-        backpointers.append(previous)
-    final_score[: score.shape[0]] = score
+    backpointers = _max_plus_forward(emissions, active, trans, start_transitions, final_score, _torch_max_step)
     if end_transitions is not None:
         final_score = final_score + end_transitions
     best_scores, last = final_score.max(dim=1)
