@@ -18,7 +18,6 @@ For each combination the script writes conlleval input files and checks that:
 It prints one line per comparison that differs (with both outputs), a summary count and the
 time each side took. The Perl script is not part of this project: pass the path of your copy.
 """
-import argparse
 import random
 import subprocess
 import sys
@@ -29,19 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ner_elmo.data.tag_schemes import convert, prefixes, to_spans
 from ner_elmo.scoring.conlleval import evaluate, evaluate_lines, to_conlleval_tags
-
-def read_conll(path: Path) -> List[List[List[str]]]:
-    """Blocks of token lines (each a list of fields), split at blank lines; -DOCSTART- kept."""
-    blocks, block = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            block.append(line.split())
-        elif block:
-            blocks.append(block)
-            block = []
-    if block:
-        blocks.append(block)
-    return blocks
+from toolbox import benchmark_parser, conll_blocks
 
 
 def encode(tags: Sequence[str], scheme: str) -> List[str]:
@@ -152,14 +139,14 @@ class Comparison:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("conlleval_pl", help="path to the original conlleval Perl script")
     parser.add_argument("conll_file", help="a CoNLL file whose last column is the gold tag")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--perl", default="perl")
     args = parser.parse_args(argv)
 
-    blocks = read_conll(Path(args.conll_file))
+    blocks = conll_blocks(args.conll_file, keep_docstart=True)  # split at blank lines only
     original = [[fields[-1] for fields in block] for block in blocks]
     types = sorted({tag.partition("-")[2] for tags in original for tag in tags if tag != "O"})
     is_docstart = [block[0][0] == "-DOCSTART-" for block in blocks]

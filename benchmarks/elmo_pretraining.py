@@ -26,10 +26,11 @@ from ner_elmo.pretraining.presets import preset
 from ner_elmo.pretraining.softmax import Softmax, draw_log_uniform, log_expected_counts
 from ner_elmo.pretraining.streams import StreamBatcher
 from ner_elmo.pretraining.trainer import LanguageModel, TextData
+from toolbox import benchmark_parser, each_thread_count
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
+    parser = benchmark_parser(__doc__, threads=[2])
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--lines", type=int, default=4000)
     parser.add_argument("--preset", default="cpu")
@@ -37,15 +38,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--num-samples", type=int)
     parser.add_argument("--max-vocab-words", type=int)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tokenizer", default="spacy")
     parser.add_argument("--tokens-per-epoch", type=int)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    for run in each_thread_count(args):
+        measure(run)
 
+
+def measure(args: argparse.Namespace) -> None:
+    """The corpus read, the model built and its steps timed with `args.threads` threads."""
     chosen = preset(args.preset)
     options, training = chosen["options"], chosen["training"]
     if args.options:

@@ -20,7 +20,6 @@ text, after the peak RSS is read.
 import argparse
 import json
 import random
-import resource
 import sys
 import time
 
@@ -33,15 +32,12 @@ import ner_elmo.plugin  # noqa: F401  (registers the "ner" predictor)
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
 from ner_elmo.data.text_segmentation import TextSegmenter, blank_english
 from ner_elmo.predictors.ner_predictor import NerPredictor
+from toolbox import benchmark_parser, each_thread_count, peak_rss_mib
 
 TAGS = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG", "MISC") for p in "BILU"]
 SYLLABLES = ["ka", "lo", "mi", "ren", "sa", "tor", "vel", "un", "de", "bri", "os", "qua"]
 EXTRAS = ["Zoë", "Ørsted", "Çelik", "São", "naïve", "東京", "Москва", "القاهرة", "😀", "e.g.",
           "U.S."]
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def invented_word(rng: random.Random) -> str:
@@ -107,7 +103,7 @@ def check_offsets(text: str, output: dict) -> int:
 
 def run(name: str, text: str, predictor: NerPredictor) -> None:
     started = time.perf_counter()
-    pieces = sum(1 for _ in TextSegmenter(predictor._max_sentence_tokens).sentences(text))
+    pieces = sum(1 for _ in TextSegmenter(predictor._inputs.settings()["max_sentence_tokens"]).sentences(text))
     segmentation = time.perf_counter() - started
 
     line = json.dumps({"text": text}, ensure_ascii=False)
@@ -127,19 +123,23 @@ def run(name: str, text: str, predictor: NerPredictor) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    # More threads can be far slower on a busy machine (synchronisation between them).
+    parser = benchmark_parser(__doc__, threads=[1])
     parser.add_argument("--archive", help="a trained model.tar.gz (default: a random model)")
     parser.add_argument("--document", help="a UTF-8 text file to use as the long document")
     parser.add_argument("--tokens", type=int, default=10_000, help="words in the first input")
     parser.add_argument("--megabytes", type=float, default=1.0, help="generated document size")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
-    # More threads can be far slower on a busy machine (synchronisation between them).
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-
     print(f"peak RSS after imports: {peak_rss_mib():.0f} MiB")
+    for run_args in each_thread_count(args):
+        measure(run_args)
+    return 0
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Both inputs through the predictor with `args.threads` torch threads."""
     if args.archive:
         from ner_elmo.service.loading import load_serving_predictor
 
@@ -162,7 +162,6 @@ def main(argv=None) -> int:
         document = generated_text(rng, min_chars=int(args.megabytes * 2**20))
         name = f"{args.megabytes:g} MiB document"
     run(name, document, predictor)
-    return 0
 
 
 if __name__ == "__main__":

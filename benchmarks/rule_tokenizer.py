@@ -5,12 +5,12 @@ time each takes.
 
     python benchmarks/rule_tokenizer.py $CORPUS/bbc_news.txt $CORPUS/reuters21578.txt --chars 1500000
 """
-import argparse
 import time
 from pathlib import Path
 
 from ner_elmo.data.rule_tokenizer import RuleTokenizer
 from ner_elmo.data.text_segmentation import TextSegmenter, blank_english
+from toolbox import benchmark_parser
 
 
 def compare(path: Path, chars: int, with_spacy: TextSegmenter, with_rules: TextSegmenter) -> None:
@@ -41,7 +41,7 @@ def compare(path: Path, chars: int, with_spacy: TextSegmenter, with_rules: TextS
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("corpora", type=Path, nargs="+", help="text files, documents separated by blank lines")
     parser.add_argument("--chars", type=int, default=1_500_000, help="characters read from each file")
     args = parser.parse_args()

@@ -10,37 +10,20 @@ runner write) and prints, per file and group, the gold and predicted entity coun
 conlleval-style F1 (exact span and type). A predicted entity is grouped by its own words, a gold
 one by its own, so the groups' counts add up to the file's.
 """
-import argparse
-from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
 from ner_elmo.reporting.error_analysis import entity_spans
+from toolbox import benchmark_parser, conll_blocks, conll_sentences
 
 
 def training_words(path: str) -> Set[str]:
-    words = set()
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if fields and fields[0] != "-DOCSTART-":
-            words.add(fields[0].lower())
-    return words
+    return {token.lower() for sentence in conll_sentences(path) for token in sentence}
 
 
 def sentences(path: str) -> List[List[Tuple[str, str, str]]]:
-    result, current = [], []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            if current:
-                result.append(current)
-            current = []
-            continue
-        if len(fields) != 3:
-            raise SystemExit(f"{path}:{number}: expected 'token gold predicted', got {line!r}")
-        current.append((fields[0], fields[1], fields[2]))
-    if current:
-        result.append(current)
-    return result
+    """The sentences of a predictions file, every line `token gold predicted`."""
+    blocks = conll_blocks(path, keep_docstart=True, columns=("token", "gold", "predicted"))
+    return [[tuple(fields) for fields in block] for block in blocks]
 
 
 def split_scores(path: str, known: Set[str]) -> Dict[str, Tuple[int, int, int]]:
@@ -65,7 +48,7 @@ def f1(gold: int, predicted: int, correct: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--train", required=True, help="the training file (CoNLL columns)")
     parser.add_argument("predictions", nargs="+", help="predictions.conll files")
     args = parser.parse_args()

@@ -19,37 +19,32 @@ from allennlp.modules.conditional_random_field import ConditionalRandomField, al
 from ner_elmo.modules.conditional_random_field.batched_viterbi_crf import (
     BatchedViterbiConditionalRandomField,
 )
+from toolbox import benchmark_parser, conll_sentences, each_thread_count
 
 TAGS = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG", "MISC") for p in "BILU"]
 
 
 def sentence_lengths(path, count, seed):
     if path and os.path.exists(path):
-        lengths, current = [], 0
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                if not line.strip() or line.startswith("-DOCSTART-"):
-                    if current:
-                        lengths.append(current)
-                    current = 0
-                else:
-                    current += 1
-        if current:
-            lengths.append(current)
+        lengths = [len(sentence) for sentence in conll_sentences(path)]
         return [lengths[i % len(lengths)] for i in range(count)]
     rng = random.Random(seed)
     return [max(1, min(60, int(rng.expovariate(1 / 14.5)) + 1)) for _ in range(count)]
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = benchmark_parser(__doc__, threads=[2])
     parser.add_argument("--conll", default=os.environ.get("NER_ELMO_CONLL_DEV"))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--batches", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    for run in each_thread_count(args):
+        measure(run)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Both decoders on the same seeded batches with `args.threads` threads."""
     torch.manual_seed(0)
 
     constraints = allowed_transitions("BIOUL", dict(enumerate(TAGS)))
