@@ -254,6 +254,80 @@ def test_archive_mode_predicts_then_renders_every_line(tiny_archive, tmp_path):
     assert [(t.strip(), l.strip()) for t, l, _ in page.marks] == expected
 
 
+def _elmo_lexicon_archive(directory: Path) -> Path:
+    """The lexicon tagger with a `ner_elmo` embedder added whose config asks for the in-memory
+    activation cache, as the configs archive it."""
+    import copy
+
+    import torch
+    from allennlp.common import Params
+    from allennlp.data import Vocabulary
+    from allennlp.models import Model
+    from allennlp.models.archival import archive_model
+
+    from conftest import FIXTURES
+    from tiny_tagger import LEXICON, TAGS, tagger_params
+
+    params = tagger_params()
+    params["text_field_embedder"]["token_embedders"]["elmo"] = {
+        "type": "ner_elmo", "options_file": str(FIXTURES / "elmo" / "options.json"),
+        "weight_file": str(FIXTURES / "elmo" / "lm_weights.hdf5"), "do_layer_norm": False, "dropout": 0.0,
+        "cache": "memory",
+    }
+    params["encoder"]["input_dim"] += 32
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(list(LEXICON), "tokens")
+    vocab.add_tokens_to_namespace(TAGS, "labels")
+    model = Model.from_params(vocab=vocab, params=Params(copy.deepcopy(params)))
+    indexers = {"tokens": {"type": "single_id"}, "elmo": {"type": "elmo_characters"}}
+    config = {"dataset_reader": {"type": "ner_conll", "token_indexers": indexers}, "model": params,
+              "train_data_path": "unused"}
+    (directory / "config.json").write_text(json.dumps(config))
+    vocab.save_to_files(str(directory / "vocabulary"))
+    torch.save(model.state_dict(), directory / "best.th")
+    archive_model(directory)
+    return directory / "model.tar.gz"
+
+
+def test_archive_mode_loads_the_model_as_ner_predict_does(tmp_path, monkeypatch):
+    """Through `ner_elmo.service.loading`: the archived activation cache is off (it would only
+    grow with every new sentence), as in `ner-predict` and the service."""
+    import ner_elmo.service.loading as loading
+    from ner_elmo.commands.ner_html import write_entity_page
+
+    built = []
+
+    def load_serving_predictor(*args, **kwargs):
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    original = loading.load_serving_predictor
+    monkeypatch.setattr(loading, "load_serving_predictor", load_serving_predictor)
+    archive = _elmo_lexicon_archive(tmp_path)
+    inputs = tmp_path / "texts.txt"
+    inputs.write_text("Maria Lindqvist flew to Oslo.\n", encoding="utf-8")
+    page = write_entity_page(inputs, tmp_path / "page.html", archive_file=archive).read_text(encoding="utf-8")
+    assert "Lindqvist" in page and "prediction failed" not in page  # untrained: whatever tags it gives
+    (predictor,) = built
+    assert loading.activation_caches(predictor._model) == []
+
+
+def test_archive_mode_takes_a_bundle_and_renders_what_its_archive_renders(tmp_path):
+    from ner_elmo.commands.ner_export import export_bundle
+    from ner_elmo.commands.ner_html import write_entity_page
+    from tiny_tagger import write_archive
+
+    (tmp_path / "run").mkdir()
+    archive = write_archive(tmp_path / "run")
+    bundle = export_bundle(str(archive), str(tmp_path / "bundle"))
+    inputs = tmp_path / "texts.txt"
+    inputs.write_text("Maria Lindqvist flew from Oslo to Nairobi.\n\nZoë joined Kestrel Trading Company.\n",
+                      encoding="utf-8")
+    pages = [write_entity_page(inputs, tmp_path / f"{name}.html", archive_file=model).read_text(encoding="utf-8")
+             for name, model in (("archive", archive), ("bundle", bundle))]
+    assert parse(pages[0]).marks and pages[0] == pages[1]
+
+
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
 

@@ -6,7 +6,9 @@ The `ner-html` subcommand: a self-contained HTML page of entities highlighted by
 
 The first form renders the JSON lines the `"ner"` predictor wrote (`allennlp predict` or
 `allennlp ner-predict`); the second predicts first, from a text file (one text per non-blank
-line) or a `.jsonl`/`.json` file of predictor inputs (one JSON object per line).
+line) or a `.jsonl`/`.json` file of predictor inputs (one JSON object per line). The model is
+loaded as `ner-predict` and `ner-serve` load it (`ner_elmo.service.loading`): an archive through
+`ner_elmo.common.safe_archive` with the ELMo activation cache off, or a bundle directory.
 """
 import argparse
 import json
@@ -16,7 +18,8 @@ from typing import Any, Dict, List, Optional, Union
 
 from allennlp.commands.subcommand import Subcommand
 
-from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archive_safely
+from ner_elmo.common.atomic_write import atomic_write_text
+from ner_elmo.common.safe_archive import add_trust_archive_argument
 from ner_elmo.runtime.inputs import UnreadableLine
 from ner_elmo.reporting.entity_html import (
     PredictionLine,
@@ -27,6 +30,8 @@ from ner_elmo.reporting.entity_html import (
 logger = logging.getLogger(__name__)
 
 JSON_SUFFIXES = (".jsonl", ".json")
+#: Sentences per forward pass of the model: the `ner` predictor's default, whatever `--batch-size`.
+PREDICTOR_BATCH_SIZE = 32
 
 
 @Subcommand.register("ner-html")
@@ -50,7 +55,8 @@ class NerHtml(Subcommand):
         )
         subparser.add_argument("--output", type=str, required=True, help="the HTML file to write")
         subparser.add_argument(
-            "--archive", type=str, default=None, help="predict INPUT with this model archive first"
+            "--archive", type=str, default=None,
+            help="predict INPUT with this model first (an archive, or a bundle directory)",
         )
         subparser.add_argument(
             "--predictor", type=str, default=None, help="predictor name (default: the archive's)"
@@ -102,7 +108,7 @@ def write_entity_page(
     page = render_entity_page(lines, source=str(input_file), title=title)
     output_file = Path(output_file)
     output_file.parent.mkdir(parents=True, exist_ok=True)
-    output_file.write_text(page, encoding="utf-8")
+    atomic_write_text(output_file, page)  # whole or absent, as ner-predict's output
     failed = sum(1 for line in lines if "error" in line.record)
     print(f"{len(lines)} texts ({failed} failed) rendered to {output_file}")
     return output_file
@@ -144,11 +150,17 @@ def predict_lines(
     """
     The predictor's output for each input line, in input order. A batch that fails is retried
     one input at a time, so one bad input becomes one `{"error": ...}` record, not a lost batch.
+    The model (an archive, or a bundle directory) is loaded as `ner-predict` loads it
+    (`command_model_loader`): an archive safely and with the activation cache off, its
+    `predictor_name` predictor built (`None`: the archive's default).
     """
-    from allennlp.predictors import Predictor
+    from ner_elmo.service.loading import command_model_loader
 
-    archive = load_archive_safely(str(archive_file), cuda_device=cuda_device, trust_archive=trust_archive)
-    predictor = Predictor.from_archive(archive, predictor_name)
+    model = argparse.Namespace(
+        archive_file=str(archive_file), weights_file=None, overrides="", cuda_device=cuda_device,
+        trust_archive=trust_archive,
+    )
+    predictor = command_model_loader(model, PREDICTOR_BATCH_SIZE, {}, predictor_name=predictor_name)()
     inputs = read_predictor_inputs(input_file)
     readable = [item for item in inputs if not isinstance(item.record, UnreadableLine)]
     predicted: Dict[int, Dict[str, Any]] = {}

@@ -88,6 +88,7 @@ def load_serving_predictor(
     predictor_args: Optional[Dict[str, Any]] = None,
     batch_size: int = 32,
     trust_archive: bool = False,
+    predictor_name: Optional[str] = "ner",
 ) -> NerPredictor:
     """
     The `ner` predictor of `archive_file`, built as `allennlp predict --predictor ner` builds
@@ -96,9 +97,10 @@ def load_serving_predictor(
 
     `overrides` (a JSON(net) string, as `-o`) apply after the service's own, so a user can still
     ask for a cache. `batch_size` is the predictor's sentences per forward pass.
+    `predictor_name` builds another predictor instead (`None`: the archived model's default, as
+    `allennlp predict` without `--predictor`); `batch_size` applies to the `ner` predictor only.
     """
     arguments = dict(predictor_args or {})
-    arguments.setdefault("batch_size", batch_size)
     # Extracted once: the serving overrides are read from the same directory that is loaded.
     with serialization_directory(archive_file) as directory:
         merged = serving_overrides(archived_config(directory))
@@ -112,7 +114,10 @@ def load_serving_predictor(
             trust_archive=trust_archive,
             source=str(archive_file),
         )
-    predictor = Predictor.from_archive(archive, "ner", dataset_reader_to_load="validation", extra_args=arguments)
+    name = predictor_name or type(archive.model).default_predictor
+    if name == "ner":
+        arguments.setdefault("batch_size", batch_size)
+    predictor = Predictor.from_archive(archive, name, dataset_reader_to_load="validation", extra_args=arguments)
     caches = activation_caches(predictor._model)
     if caches:
         logger.warning(
@@ -122,18 +127,23 @@ def load_serving_predictor(
     return predictor
 
 
-def command_model_loader(args, batch_size: int, predictor_args: Dict[str, Any]) -> Callable[[], Any]:
+def command_model_loader(
+    args, batch_size: int, predictor_args: Dict[str, Any], predictor_name: Optional[str] = "ner"
+) -> Callable[[], Any]:
     """
-    What `allennlp ner-predict` and `ner-serve` tag with, as a function that loads it: for a
-    bundle directory (`args.archive_file`), its torch-only tagger with `predictor_args` (the
-    archive-only arguments refused); for an archive, `load_serving_predictor` with the
-    command's `--cuda-device`, `--weights-file`, `-o` and `--trust-archive`.
+    What `allennlp ner-predict`, `ner-serve` and `ner-html` tag with, as a function that loads
+    it: for a bundle directory (`args.archive_file`), its torch-only tagger with
+    `predictor_args` (the archive-only arguments refused); for an archive,
+    `load_serving_predictor` with the command's `--cuda-device`, `--weights-file`, `-o`,
+    `--trust-archive` and `predictor_name` (`ner-html --predictor`; `None`: the archive's own).
     """
     from ner_elmo.runtime.bundle import is_bundle
 
     if is_bundle(args.archive_file):
         if args.weights_file or args.overrides.strip():
             raise ConfigurationError("--weights-file and -o apply to archives, not to a bundle")
+        if predictor_name not in (None, "ner"):
+            raise ConfigurationError(f"a bundle tags as the ner predictor does: predictor {predictor_name!r} applies to archives")
         device = "cpu" if args.cuda_device < 0 else f"cuda:{args.cuda_device}"
 
         def load_bundle():
@@ -151,4 +161,5 @@ def command_model_loader(args, batch_size: int, predictor_args: Dict[str, Any]) 
         predictor_args={**predictor_args, "batch_size": batch_size},
         batch_size=batch_size,
         trust_archive=args.trust_archive,
+        predictor_name=predictor_name,
     )
