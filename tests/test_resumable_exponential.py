@@ -10,7 +10,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.training.moving_average import ExponentialMovingAverage, MovingAverage
 
 import ner_elmo.plugin  # noqa: F401  (registers ner_exponential)
-from ner_elmo.training.moving_averages.resumable_exponential import ResumableExponentialMovingAverage
+from ner_elmo.training.moving_averages.ner_exponential import NerExponentialMovingAverage
 
 
 def _model(seed=0):
@@ -40,10 +40,10 @@ def _run(model, average, steps, first_update=1):
 
 
 def test_registered_and_equal_to_allennlps_in_an_uninterrupted_run():
-    assert MovingAverage.by_name("ner_exponential") is ResumableExponentialMovingAverage
+    assert MovingAverage.by_name("ner_exponential") is NerExponentialMovingAverage
     stock_model, our_model = _model(), _model()
     stock = ExponentialMovingAverage(stock_model.named_parameters(), decay=0.9)
-    ours = ResumableExponentialMovingAverage(our_model.named_parameters(), decay=0.9)
+    ours = NerExponentialMovingAverage(our_model.named_parameters(), decay=0.9)
     _run(stock_model, stock, [0.5, -1.0, 2.0, 0.25])
     _run(our_model, ours, [0.5, -1.0, 2.0, 0.25])
     expected, got = _averaged(stock_model, stock), _averaged(our_model, ours)
@@ -72,7 +72,7 @@ def _whole_and_resumed(average_class):
 
 
 def test_resumed_average_tracks_the_new_models_parameters_from_where_it_stopped():
-    expected, got, saved_state = _whole_and_resumed(ResumableExponentialMovingAverage)
+    expected, got, saved_state = _whole_and_resumed(NerExponentialMovingAverage)
     assert set(saved_state) == {"shadows", "updates"}
     for name in expected:
         assert torch.allclose(got[name], expected[name], rtol=0, atol=1e-6), name
@@ -88,10 +88,10 @@ def test_loads_allennlps_checkpoint_state_and_rejects_another_models():
     model = _model()
     stock = ExponentialMovingAverage(model.named_parameters(), decay=0.9)
     _run(model, stock, [1.0, 2.0])
-    ours = ResumableExponentialMovingAverage(_model().named_parameters(), decay=0.9)
+    ours = NerExponentialMovingAverage(_model().named_parameters(), decay=0.9)
     ours.load_state_dict(stock.state_dict())
     assert torch.equal(ours._shadows["weight"], stock._shadows["weight"])
 
-    other = ResumableExponentialMovingAverage(torch.nn.Bilinear(2, 2, 1).named_parameters())
+    other = NerExponentialMovingAverage(torch.nn.Bilinear(2, 2, 1).named_parameters())
     with pytest.raises(ConfigurationError, match="does not cover this model's parameters"):
         other.load_state_dict(ours.state_dict())

@@ -5,7 +5,7 @@ from allennlp.training.moving_average import ExponentialMovingAverage, MovingAve
 
 
 @MovingAverage.register("ner_exponential")
-class ResumableExponentialMovingAverage(ExponentialMovingAverage):
+class NerExponentialMovingAverage(ExponentialMovingAverage):
     """
     allennlp's `exponential` moving average of the weights (the same decay rule: the rate is
     `min(decay, (numerator + n) / (denominator + n))` at update `n`), made exact under
