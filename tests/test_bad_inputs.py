@@ -16,7 +16,7 @@ from allennlp.modules.token_embedders import TokenEmbedder
 from conftest import FIXTURES, REPO_ROOT
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
 from ner_elmo.data.dataset_readers.gmb_csv import GmbCsvDatasetReader
-from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
+from ner_elmo.modules.token_embedders.ner_elmo import NerElmoTokenEmbedder
 
 PAGE = REPO_ROOT / "docs" / "reliability.md"
 
@@ -52,7 +52,7 @@ READERS = {"bad.conll": ConllNerDatasetReader, "bad.csv": lambda: GmbCsvDatasetR
 
 
 def elmo(options=FIXTURES / "elmo" / "options.json", weights=FIXTURES / "elmo" / "lm_weights.hdf5"):
-    return lambda: ElmoLayersTokenEmbedder(str(options), str(weights))
+    return lambda: NerElmoTokenEmbedder(str(options), str(weights))
 
 
 def glove(path: str):

@@ -271,11 +271,11 @@ SENTENCES = [
 
 
 def embedder(options, weights, **kwargs):
-    from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
+    from ner_elmo.modules.token_embedders.ner_elmo import NerElmoTokenEmbedder
 
     kwargs.setdefault("implementation", "stock")
     kwargs.setdefault("dropout", 0.0)
-    return ElmoLayersTokenEmbedder(options, weights, **kwargs)
+    return NerElmoTokenEmbedder(options, weights, **kwargs)
 
 
 def elmo_ids(sentences):

@@ -14,7 +14,7 @@ from allennlp.modules.token_embedders import ElmoTokenEmbedder, TokenEmbedder
 from allennlp.nn.util import remove_sentence_boundaries
 
 from ner_elmo.modules.elmo.bilm import BATCH_TOLERANCE
-from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
+from ner_elmo.modules.token_embedders.ner_elmo import NerElmoTokenEmbedder
 
 HAS_FAST_BILM = importlib.util.find_spec("ner_elmo.modules.elmo.bilm") is not None
 
@@ -39,7 +39,7 @@ def stock_layers(elmo_files):
 def make(elmo_files, **kwargs):
     kwargs.setdefault("implementation", "stock")
     kwargs.setdefault("dropout", 0.0)
-    return ElmoLayersTokenEmbedder(*elmo_files, **kwargs)
+    return NerElmoTokenEmbedder(*elmo_files, **kwargs)
 
 
 @pytest.mark.parametrize("output_layer", ["elmo", "word_emb", "lstm_outputs1", "lstm_outputs2"])
@@ -160,7 +160,7 @@ def test_registered_as_ner_elmo(elmo_files):
         Params({"type": "ner_elmo", "options_file": options, "weight_file": weights,
                 "implementation": "stock", "output_layer": "lstm_outputs1", "cache": "none"})
     )
-    assert isinstance(model, ElmoLayersTokenEmbedder) and model._layers == [1]
+    assert isinstance(model, NerElmoTokenEmbedder) and model._layers == [1]
 
 
 @pytest.mark.parametrize(

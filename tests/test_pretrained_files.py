@@ -15,7 +15,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.modules.token_embedders import TokenEmbedder
 
-from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
+from ner_elmo.modules.token_embedders.ner_elmo import NerElmoTokenEmbedder
 from ner_elmo.modules.token_embedders.ner_embedding import PretrainedFileEmbedding
 
 # Nothing listens on the discard port of this machine: the connection is refused at once.
@@ -70,7 +70,7 @@ def server(tmp_path):
 
 def elmo_error(**kwargs) -> str:
     with pytest.raises(ConfigurationError) as error:
-        ElmoLayersTokenEmbedder(implementation="stock", **kwargs)
+        NerElmoTokenEmbedder(implementation="stock", **kwargs)
     return error.value.message
 
 
@@ -144,7 +144,7 @@ def test_urls_are_downloaded_then_used_offline(elmo_files, fixtures_dir, server,
     urls = {"options_file": server.url + "options.json", "weight_file": server.url + "weights.hdf5"}
 
     # The fast biLM opens local paths only: the embedder hands it the downloaded copies.
-    online = ElmoLayersTokenEmbedder(implementation="fast", **urls)
+    online = NerElmoTokenEmbedder(implementation="fast", **urls)
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(["the"], "tokens")
     glove = PretrainedFileEmbedding(50, pretrained_file=server.url + "glove.txt", vocab=vocab)
@@ -158,7 +158,7 @@ def test_urls_are_downloaded_then_used_offline(elmo_files, fixtures_dir, server,
 
     server.stop()
     start = time.perf_counter()
-    offline = ElmoLayersTokenEmbedder(implementation="fast", **urls)
+    offline = NerElmoTokenEmbedder(implementation="fast", **urls)
     assert time.perf_counter() - start < 5
     assert "using the copy cached at" in caplog.text
     for a, b in zip(online.state_dict().values(), offline.state_dict().values()):

@@ -3,7 +3,7 @@ A cache of frozen-biLM layer activations, one entry per sentence, so that a froz
 once per distinct sentence instead of once per sentence per epoch.
 
 Only torch, numpy and the standard library are used here;
-`ner_elmo.modules.token_embedders.ner_elmo_embedder` (the registered "ner_elmo" token embedder)
+`ner_elmo.modules.token_embedders.ner_elmo` (the registered "ner_elmo" token embedder)
 wires it in.
 
 How an entry is found
@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 #: Part of every namespace: bump it when the entry layout changes.
 CACHE_FORMAT_VERSION = 1
 
-#: Storage dtypes; float16 halves memory at a cost measured in `ner_elmo_embedder` (see its docstring).
+#: Storage dtypes; float16 halves memory at a cost measured in `token_embedders.ner_elmo` (see its docstring).
 CACHE_DTYPES = {"float32": numpy.float32, "float16": numpy.float16}
 
 # Bytes charged per memory entry on top of its array (key string, array header, LRU node),
