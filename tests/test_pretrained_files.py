@@ -16,7 +16,7 @@ from allennlp.data import Vocabulary
 from allennlp.modules.token_embedders import TokenEmbedder
 
 from ner_elmo.modules.token_embedders.ner_elmo import NerElmoTokenEmbedder
-from ner_elmo.modules.token_embedders.ner_embedding import PretrainedFileEmbedding
+from ner_elmo.modules.token_embedders.ner_embedding import NerEmbedding
 
 # Nothing listens on the discard port of this machine: the connection is refused at once.
 UNREACHABLE = "http://127.0.0.1:9/elmo_weights.hdf5"
@@ -147,7 +147,7 @@ def test_urls_are_downloaded_then_used_offline(elmo_files, fixtures_dir, server,
     online = NerElmoTokenEmbedder(implementation="fast", **urls)
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(["the"], "tokens")
-    glove = PretrainedFileEmbedding(50, pretrained_file=server.url + "glove.txt", vocab=vocab)
+    glove = NerEmbedding(50, pretrained_file=server.url + "glove.txt", vocab=vocab)
     assert glove._pretrained_file.startswith(str(cache_dir))
     downloads = [path for path in cache_dir.iterdir() if path.suffix not in (".json", ".lock")]
     assert len(downloads) == 3

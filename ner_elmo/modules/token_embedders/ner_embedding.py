@@ -16,7 +16,7 @@ from ner_elmo.modules.token_embedders.pretrained_files import local_copy
 
 
 @TokenEmbedder.register("ner_embedding")
-class PretrainedFileEmbedding(Embedding):
+class NerEmbedding(Embedding):
     """
     allennlp's `"embedding"` with two changes.
 
