@@ -6,7 +6,7 @@ from ner_elmo.modules.char_cnn import cnn_word_encodings, distinct_word_encoding
 
 
 @TokenEmbedder.register("distinct_character_encoding")
-class DistinctTokenCharactersEncoder(TokenCharactersEncoder):
+class DistinctCharacterEncoding(TokenCharactersEncoder):
     """
     allennlp's `character_encoding` computed once per distinct word of the batch instead of once
     per token. A word's encoding depends only on its characters, and a batch of news sentences
