@@ -15,7 +15,7 @@ from ner_elmo.common.atomic_write import atomic_torch_save
 
 
 @Trainer.register("ner_gradient_descent", constructor="from_partial_objects")
-class AtomicGradientDescentTrainer(GradientDescentTrainer):
+class NerGradientDescentTrainer(GradientDescentTrainer):
     """
     allennlp's `gradient_descent` trainer (same parameters and behaviour) whose `best.th` is
     whole or absent: every state it saves itself goes under a temporary name and is renamed into
