@@ -18,7 +18,7 @@ from allennlp.training.callbacks.callback import TrainerCallback
 
 from full_disk import fill_the_disk, hit_the_limit, temporaries, write_on_a_full_disk
 from ner_elmo.common.atomic_write import atomic_torch_save
-from ner_elmo.training.atomic_checkpointer import AtomicCheckpointer
+from ner_elmo.training.atomic_checkpointer import NerAtomicCheckpointer
 from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll
 
 
@@ -145,7 +145,7 @@ def test_recover_reads_checkpoints_as_data_only(tmp_path):
     from test_safe_archive import Payload
 
     marker = tmp_path / "marker"
-    checkpointer = AtomicCheckpointer(serialization_dir=str(tmp_path))
+    checkpointer = NerAtomicCheckpointer(serialization_dir=str(tmp_path))
     torch.save({"weight": torch.zeros(2)}, checkpointer._training_state_path(1, 0))
     torch.save({"weight": torch.zeros(2), "payload": Payload(f"touch {marker}")}, checkpointer._model_state_path(1, 0))
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):

@@ -13,7 +13,7 @@ from ner_elmo.common.atomic_write import atomic_torch_save
 
 
 @Checkpointer.register("ner_atomic")
-class AtomicCheckpointer(Checkpointer):
+class NerAtomicCheckpointer(Checkpointer):
     """
     allennlp's `Checkpointer` (same parameters, file names and pruning) whose checkpoints are
     whole or absent: each file is written under a temporary name and renamed into place, the
