@@ -66,7 +66,7 @@ def _put_back() -> None:
 
 
 @TrainerCallback.register("ner_atomic_archive")
-class AtomicArchiveCallback(TrainerCallback):
+class NerAtomicArchiveCallback(TrainerCallback):
     """
     Makes the `model.tar.gz` that `allennlp train` writes for this run whole or absent: from the
     start of training until the archive is written, `allennlp.commands.train.archive_model` is
