@@ -12,7 +12,7 @@ from allennlp.data.fields import TextField
 
 
 @DataLoader.register("ner_label_checked")
-class LabelCheckedDataLoader(MultiProcessDataLoader):
+class NerLabelCheckedDataLoader(MultiProcessDataLoader):
     """
     allennlp's `"multiprocess"` data loader, unchanged, except that `index_with(vocab)` first
     checks that every label of its data (every item of a namespace without an OOV token:
