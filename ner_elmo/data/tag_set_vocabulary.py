@@ -9,7 +9,7 @@ from ner_elmo.data.tag_schemes import TagSchemeError, parse_tag, prefixes
 
 
 @Vocabulary.register("ner_tag_sets", constructor="from_instances")
-class TagSetVocabulary(Vocabulary):
+class NerTagSetsVocabulary(Vocabulary):
     """
     allennlp's vocabulary from instances (`"from_instances"`, the default), to whose
     `label_namespace` every tag of `label_encoding` is added for each entity type found there:
