@@ -17,6 +17,7 @@ _apply_defaults()
 # Each import registers the components its module defines.
 from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: E402,F401
 from ner_elmo.data.dataset_readers import gmb_csv as _gmb_csv  # noqa: E402,F401
+from ner_elmo.data.dataset_readers import ner_jsonl_spans as _ner_jsonl_spans  # noqa: E402,F401
 from ner_elmo.data.data_loaders import label_checked as _label_checked  # noqa: E402,F401
 from ner_elmo.data import tag_set_vocabulary as _tag_set_vocabulary  # noqa: E402,F401
 from ner_elmo.modules.token_embedders import ner_elmo as _ner_elmo  # noqa: E402,F401
@@ -42,6 +43,7 @@ from ner_elmo.commands import ner_export as _ner_export  # noqa: E402,F401
 from ner_elmo.commands import ner_calibrate as _ner_calibrate  # noqa: E402,F401
 from ner_elmo.commands import elmo_pretrain as _elmo_pretrain  # noqa: E402,F401
 from ner_elmo.commands import ner_accuracy as _ner_accuracy  # noqa: E402,F401
+from ner_elmo.commands import ner_convert as _ner_convert  # noqa: E402,F401
 from ner_elmo.training import atomic_checkpointer as _atomic_checkpointer  # noqa: E402,F401
 from ner_elmo.training import atomic_trainer as _atomic_trainer  # noqa: E402,F401
 from ner_elmo.training.callbacks import atomic_archive as _atomic_archive  # noqa: E402,F401
