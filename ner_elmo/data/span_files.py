@@ -209,8 +209,9 @@ def align_record(
                 _handle(policy, report, record, problem, "not on token boundaries")
                 continue
             first, last = touched[0], touched[-1]
-            report.expanded += 1
-            report.note(f"widened {quoted}", where)
+            widened = True
+        else:
+            widened = False
         if first[0] != last[0]:
             _handle(policy, report, record, f"span {quoted} crosses a sentence break", "crosses a sentence break")
             continue
@@ -222,6 +223,9 @@ def align_record(
         for t in range(begin, end):
             taken[(sentence, t)] = span
         aligned[sentence].append((span.label, begin, end))
+        if widened:
+            report.expanded += 1
+            report.note(f"widened {quoted}", where)
     return [AlignedSentence(tokens, sorted(spans, key=lambda s: s[1])) for tokens, spans in zip(sentences, aligned)]
 
 
