@@ -42,5 +42,17 @@ def test_the_own_data_recipe_runs_end_to_end(tmp_path, monkeypatch):
     tagger = ner_elmo.load(bundle)
     vocabulary = json.loads((bundle / "vocabulary.json").read_text())["labels"]
     assert {tag.split("-", 1)[1] for tag in vocabulary if tag != "O"} == {"PERSON", "CITY", "ORG"}
-    for entity in tagger("Maria Lindqvist flew to Oslo. Acme Robotics opened an office in Nairobi."):
+    text = "Maria Lindqvist flew to Oslo. Acme Robotics opened an office in Nairobi."
+    entities = tagger(text)
+    for entity in entities:
         assert entity.label in {"PERSON", "CITY", "ORG"} and 0 <= entity.score <= 1
+    # ... and from spaCy.
+    import spacy
+
+    import ner_elmo.spacy_component  # noqa: F401  (the entry point finds it in a fresh process)
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner_elmo", config={"model": str(bundle)})
+    assert [(ent.start_char, ent.end_char, ent.label_) for ent in nlp(text).ents] == [
+        (entity.start, entity.end, entity.label) for entity in entities
+    ]
