@@ -18,7 +18,7 @@ from allennlp.training.callbacks.callback import TrainerCallback
 
 from full_disk import fill_the_disk, hit_the_limit, temporaries, write_on_a_full_disk
 from ner_elmo.common.atomic_write import atomic_torch_save
-from ner_elmo.training.atomic_checkpointer import NerAtomicCheckpointer
+from ner_elmo.training.ner_atomic import NerAtomicCheckpointer
 from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll
 
 
