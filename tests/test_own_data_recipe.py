@@ -49,7 +49,7 @@ def test_the_own_data_recipe_runs_end_to_end(tmp_path, monkeypatch):
     # ... and from spaCy.
     import spacy
 
-    import ner_elmo.spacy_component  # noqa: F401  (the entry point finds it in a fresh process)
+    from ner_elmo import spacy_component  # noqa: F401  (the entry point finds it in a fresh process)
 
     nlp = spacy.blank("en")
     nlp.add_pipe("ner_elmo", config={"model": str(bundle)})
