@@ -9,8 +9,8 @@ from allennlp.data import Vocabulary
 from allennlp.training.metrics import Metric
 
 from ner_elmo.scoring.conlleval import evaluate
-from ner_elmo.training.metrics import conlleval_metric
-from ner_elmo.training.metrics.conlleval_metric import ConllevalMetric
+from ner_elmo.training.metrics import conlleval as conlleval_metric
+from ner_elmo.training.metrics.conlleval import ConllevalMetric
 
 TAGS = ["O", "B-PER", "I-PER", "L-PER", "U-PER", "B-LOC", "L-LOC", "U-LOC"]
 # two sentences, BIOUL, padded to length 4

@@ -6,7 +6,7 @@ from typing import Dict, Optional
 from allennlp.data import Vocabulary
 from allennlp.training.metrics import SpanBasedF1Measure
 
-from ner_elmo.training.metrics.conlleval_metric import ConllevalMetric
+from ner_elmo.training.metrics.conlleval import ConllevalMetric
 from ner_elmo.training.metrics.ner_span_f1 import NerSpanF1Measure
 
 
