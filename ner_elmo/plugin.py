@@ -46,4 +46,4 @@ from ner_elmo.commands import ner_accuracy as _ner_accuracy  # noqa: E402,F401
 from ner_elmo.commands import ner_convert as _ner_convert  # noqa: E402,F401
 from ner_elmo.training import ner_atomic as _ner_atomic  # noqa: E402,F401
 from ner_elmo.training import ner_gradient_descent as _ner_gradient_descent  # noqa: E402,F401
-from ner_elmo.training.callbacks import atomic_archive as _atomic_archive  # noqa: E402,F401
+from ner_elmo.training.callbacks import ner_atomic_archive as _ner_atomic_archive  # noqa: E402,F401

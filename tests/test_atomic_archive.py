@@ -17,7 +17,7 @@ from allennlp.models import archival
 from allennlp.models.archival import load_archive
 from allennlp.training.callbacks.callback import TrainerCallback
 
-from ner_elmo.training.callbacks.atomic_archive import atomic_archive_model
+from ner_elmo.training.callbacks.ner_atomic_archive import atomic_archive_model
 from tiny_corpus import TINY_SENTENCES, tiny_config, write_conll
 
 
