@@ -31,7 +31,7 @@ from ner_elmo.predictors import ner_predictor as _ner_predictor  # noqa: E402,F4
 from ner_elmo.training.metrics import conlleval as _conlleval  # noqa: E402,F401
 from ner_elmo.training.learning_rate_schedulers import inverse_time_decay as _itd  # noqa: E402,F401
 from ner_elmo.training.moving_averages import ner_exponential as _ema  # noqa: E402,F401
-from ner_elmo.training.callbacks import epoch_report as _epoch_report  # noqa: E402,F401
+from ner_elmo.training.callbacks import ner_epoch_report as _ner_epoch_report  # noqa: E402,F401
 from ner_elmo.training.callbacks import rng_state as _rng_state  # noqa: E402,F401
 from ner_elmo.commands import ner_report as _ner_report  # noqa: E402,F401
 from ner_elmo.commands import ner_html as _ner_html  # noqa: E402,F401

@@ -8,7 +8,7 @@ import pytest
 
 from ner_elmo.reporting.learning_curves import serialization_dir_curves
 from ner_elmo.reporting.type_metrics import format_type_table, type_metrics
-from ner_elmo.training.callbacks.epoch_report import (
+from ner_elmo.training.callbacks.ner_epoch_report import (
     CSV_COLUMNS,
     NerEpochReportCallback,
     epoch_record,
@@ -96,7 +96,7 @@ def test_epoch_record_and_rows():
 
 def test_callback_appends_and_replaces_replayed_epochs(tmp_path, caplog):
     callback = NerEpochReportCallback(str(tmp_path), scorer="span_f1")
-    with caplog.at_level(logging.INFO, logger="ner_elmo.training.callbacks.epoch_report"):
+    with caplog.at_level(logging.INFO, logger="ner_elmo.training.callbacks.ner_epoch_report"):
         for epoch in (0, 1, 2):
             end_epoch(callback, trainer_metrics(epoch), epoch)
     assert "Validation by entity type after epoch 2 (span_f1)" in caplog.text
