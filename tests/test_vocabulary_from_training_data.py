@@ -35,7 +35,7 @@ from allennlp.predictors import Predictor
 
 from config_env import CONFIGS, FIXTURE_ENV
 from ner_elmo.common.safe_archive import load_archive_safely
-from ner_elmo.data.data_loaders.label_checked import unseen_labels
+from ner_elmo.data.data_loaders.ner_label_checked import unseen_labels
 from tiny_tagger import TAGS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
