@@ -29,6 +29,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 
 from ner_elmo.runtime.inputs import INPUT_KEYS, UnreadableLine, _json_type
+from ner_elmo.service import try_page as try_page_module
 from ner_elmo.service.batcher import (
     BatchFailed,
     DeadlineExceeded,
@@ -47,6 +48,9 @@ JSON_TYPE = "application/json"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: Endpoints open to any Host and without a key: probes reach them by the pod's address.
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+#: Paths that need no API key (the Host check still applies): the page holds no data, and its
+#: requests to /predict carry the key.
+KEYLESS_PATHS = frozenset({"/"})
 
 
 @dataclass
@@ -355,6 +359,16 @@ def create_app(
         """A list of input objects: the list of their predictions or error objects, in order."""
         return await answer("predict_batch", request, predict_many)
 
+    @app.get("/")
+    async def try_page() -> Response:
+        """A page to try the model: a text box, a button, the entities highlighted."""
+        headers = {
+            "Content-Security-Policy": try_page_module.CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        }
+        return Response(try_page_module.PAGE, media_type="text/html; charset=utf-8", headers=headers)
+
     @app.get("/healthz")
     async def healthz() -> Response:
         """200 while the process and its inference thread live (loading included)."""
@@ -425,7 +439,7 @@ class _Guard:
         refusal = None
         if not host_allowed(host, self.allowed_hosts):
             refusal = _Refusal(400, "bad_host", f"Host {host!r} is not allowed (--allowed-hosts)")
-        elif self.expected is not None and not hmac.compare_digest(
+        elif self.expected is not None and scope["path"] not in KEYLESS_PATHS and not hmac.compare_digest(
             headers.get(b"authorization", b""), self.expected
         ):
             refusal = _Refusal(401, "unauthorized", "missing or wrong API key: send Authorization: Bearer KEY")
