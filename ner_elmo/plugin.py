@@ -19,7 +19,7 @@ from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: E402,
 from ner_elmo.data.dataset_readers import gmb_csv as _gmb_csv  # noqa: E402,F401
 from ner_elmo.data.dataset_readers import ner_jsonl_spans as _ner_jsonl_spans  # noqa: E402,F401
 from ner_elmo.data.data_loaders import ner_label_checked as _ner_label_checked  # noqa: E402,F401
-from ner_elmo.data import tag_set_vocabulary as _tag_set_vocabulary  # noqa: E402,F401
+from ner_elmo.data import ner_tag_sets as _ner_tag_sets  # noqa: E402,F401
 from ner_elmo.modules.token_embedders import ner_elmo as _ner_elmo  # noqa: E402,F401
 from ner_elmo.modules.token_embedders import ner_embedding as _ner_embedding  # noqa: E402,F401
 from ner_elmo.modules.token_embedders import distinct_character_encoding as _distinct_chars  # noqa: E402,F401
