@@ -15,7 +15,7 @@ from allennlp.modules.token_embedders import TokenEmbedder
 
 from conftest import FIXTURES, REPO_ROOT
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
-from ner_elmo.data.dataset_readers.gmb_csv import GmbCsvDatasetReader
+from ner_elmo.data.dataset_readers.ner_gmb_csv import NerGmbCsvDatasetReader
 from ner_elmo.modules.token_embedders.ner_elmo import NerElmoTokenEmbedder
 
 PAGE = REPO_ROOT / "docs" / "reliability.md"
@@ -48,7 +48,7 @@ GMB_CASES = {
 }
 FILE_CASES = {("bad.conll", case): content for case, content in CONLL_CASES.items()}
 FILE_CASES.update({("bad.csv", case): content for case, content in GMB_CASES.items()})
-READERS = {"bad.conll": ConllNerDatasetReader, "bad.csv": lambda: GmbCsvDatasetReader(split="all")}
+READERS = {"bad.conll": ConllNerDatasetReader, "bad.csv": lambda: NerGmbCsvDatasetReader(split="all")}
 
 
 def elmo(options=FIXTURES / "elmo" / "options.json", weights=FIXTURES / "elmo" / "lm_weights.hdf5"):

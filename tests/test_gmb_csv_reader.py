@@ -8,7 +8,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader
 
-from ner_elmo.data.dataset_readers.gmb_csv import GmbCsvDatasetReader, gmb_split
+from ner_elmo.data.dataset_readers.ner_gmb_csv import NerGmbCsvDatasetReader, gmb_split
 from ner_elmo.data.tag_schemes import to_spans
 from reader_checks import read_error, sentences_read_and_loaded, write_file
 
@@ -17,7 +17,7 @@ HEADER = "Sentence #,Word,POS,Tag\r\n"
 
 def read(path, **options):
     options.setdefault("split", "all")
-    return list(GmbCsvDatasetReader(**options).read(str(path)))
+    return list(NerGmbCsvDatasetReader(**options).read(str(path)))
 
 
 def words_and_tags(instances):
@@ -123,15 +123,15 @@ def test_a_path_without_a_split_is_refused_unless_all_is_asked_for(fixture_csv):
         rf"'#train', '#validation' or '#test' to the data path \({re.escape(fixture_csv)}#train\), or set the "
         r"reader's split; split 'all' reads every sentence \(never validate on what you train on\)$"
     )):
-        list(GmbCsvDatasetReader().read(fixture_csv))
-    assert len(list(GmbCsvDatasetReader(split="all").read(fixture_csv))) == 30
-    assert len(list(GmbCsvDatasetReader().read(fixture_csv + "#all"))) == 30
+        list(NerGmbCsvDatasetReader().read(fixture_csv))
+    assert len(list(NerGmbCsvDatasetReader(split="all").read(fixture_csv))) == 30
+    assert len(list(NerGmbCsvDatasetReader().read(fixture_csv + "#all"))) == 30
 
 
 def test_split_path():
-    assert GmbCsvDatasetReader.split_path("data/ner.csv#validation") == ("data/ner.csv", "validation")
-    assert GmbCsvDatasetReader.split_path("data/ner.csv") == ("data/ner.csv", None)
-    assert GmbCsvDatasetReader.split_path("data/a#b.csv") == ("data/a#b.csv", None)
+    assert NerGmbCsvDatasetReader.split_path("data/ner.csv#validation") == ("data/ner.csv", "validation")
+    assert NerGmbCsvDatasetReader.split_path("data/ner.csv") == ("data/ner.csv", None)
+    assert NerGmbCsvDatasetReader.split_path("data/a#b.csv") == ("data/a#b.csv", None)
 
 
 def test_quoted_fields_crlf_and_forward_fill(tmp_path):
@@ -255,7 +255,7 @@ def test_unclosed_quote_is_reported_where_it_opens(tmp_path):
 )
 def test_configuration_errors(options, message):
     with pytest.raises(ConfigurationError) as error:
-        GmbCsvDatasetReader(**options)
+        NerGmbCsvDatasetReader(**options)
     assert error.value.message == message
 
 
@@ -268,12 +268,12 @@ def test_registered_and_built_from_config_keys(fixture_csv):
         Params({"type": "ner_gmb_csv", "split": "test", "split_ratios": [0.8, 0.1, 0.1], "split_seed": 13,
                 "coding_scheme": "BIO", "label_encoding": "BIOUL"})
     )
-    assert isinstance(reader, GmbCsvDatasetReader)
+    assert isinstance(reader, NerGmbCsvDatasetReader)
     assert [instance["metadata"]["words"][0] for instance in reader.read(fixture_csv)] == ["Scientists", "Officials"]
 
 
 def test_multiprocess_loader_yields_each_instance_once(fixture_csv):
-    reader = GmbCsvDatasetReader()
+    reader = NerGmbCsvDatasetReader()
     path = fixture_csv + "#train"
     expected, seen = sentences_read_and_loaded(reader, path, batch_size=4)
     assert seen == expected
@@ -289,7 +289,7 @@ def test_kaggle_file_splits(shared_dir):
     path = shared_dir / "data" / "gmb" / "ner_dataset.csv"
     if not path.is_file():
         pytest.skip(f"{path} is absent")
-    reader = GmbCsvDatasetReader()
+    reader = NerGmbCsvDatasetReader()
     counts = {}
     for split in ("train", "validation", "test"):
         instances = list(reader.read(f"{path}#{split}"))

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
-from ner_elmo.data.dataset_readers.gmb_csv import GmbCsvDatasetReader, gmb_split
+from ner_elmo.data.dataset_readers.ner_gmb_csv import NerGmbCsvDatasetReader, gmb_split
 from ner_elmo.data.tag_schemes import (
     SCHEMES,
     convert,
@@ -171,7 +171,7 @@ def test_gmb_csv_reads_back_exactly_and_splits_by_the_documented_hash(workdir, d
     encoding, sentences, content = data
     path = workdir / "ner_dataset.csv"
     path.write_bytes(content)
-    reader = GmbCsvDatasetReader(encoding=encoding, label_encoding="BIO")
+    reader = NerGmbCsvDatasetReader(encoding=encoding, label_encoding="BIO")
 
     def read(split):
         return [(instance["metadata"]["words"], instance["tags"].labels) for instance in reader.read(f"{path}#{split}")]

@@ -69,7 +69,7 @@ def _quote_hint(row: List[str]) -> str:
 
 
 @DatasetReader.register("ner_gmb_csv")
-class GmbCsvDatasetReader(NerDatasetReader):
+class NerGmbCsvDatasetReader(NerDatasetReader):
     """
     Reads the Kaggle "Annotated Corpus for Named Entity Recognition" file `ner_dataset.csv`
     (GMB-based): a CSV with the header `Sentence #,Word,POS,Tag` and one token per row, where
