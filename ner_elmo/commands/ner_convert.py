@@ -138,45 +138,16 @@ def read_conll(path: str) -> Iterator[Sentence]:
 
 
 def read_spans(path: str, misaligned: str, report: AlignmentReport) -> Iterator[Sentence]:
-    """The sentences of a span file: a record with `"tokens"` that spell its text keeps them
-    (one sentence); other texts are tokenized as the `ner` predictor does."""
+    """The sentences of a span file (`span_files.align_record`: a record's own `"tokens"` when
+    it has them, else the `ner` predictor's tokenization), with its extra columns."""
     segmenter = TextSegmenter()
     for record in read_span_records(path):
-        tokens = record.record.get("tokens")
-        if isinstance(tokens, list) and all(isinstance(token, str) for token in tokens) and tokens:
-            offsets, position = [], 0
-            for token in tokens:
-                start = record.text.find(token, position)
-                if start < 0 or record.text[position:start].strip():
-                    break
-                offsets.append((start, start + len(token)))
-                position = start + len(token)
-            else:
-                if not record.text[position:].strip():
-                    yield _with_tokens(record, tokens, offsets, misaligned, report)
-                    continue
+        columns = record.record.get("columns") if isinstance(record.record.get("columns"), dict) else {}
         for aligned in align_record(record, segmenter, misaligned, report):
             words = [token.text for token in aligned.tokens]
+            kept = {name: list(values) for name, values in columns.items() if isinstance(values, list) and len(values) == len(words)}
             offsets = [(token.start, token.end) for token in aligned.tokens]
-            yield Sentence(record.text, words, offsets, aligned.spans, {}, bool(record.record.get("document_start")))
-
-
-def _with_tokens(record, tokens, offsets, misaligned, report) -> Sentence:
-    starts = {start: index for index, (start, _) in enumerate(offsets)}
-    ends = {end: index for index, (_, end) in enumerate(offsets)}
-    spans = []
-    for span in record.spans:
-        if span.start in starts and span.end in ends:
-            spans.append((span.label, starts[span.start], ends[span.end] + 1))
-            continue
-        if misaligned == "error":
-            from ner_elmo.data.errors import DataFormatError
-
-            raise DataFormatError(record.path, record.line, f"span [{span.start}, {span.end}) {span.label} is not on the record's tokens")
-        report.skipped["not on the record's tokens"] = report.skipped.get("not on the record's tokens", 0) + 1
-    columns = record.record.get("columns") if isinstance(record.record.get("columns"), dict) else {}
-    columns = {name: list(values) for name, values in columns.items() if isinstance(values, list) and len(values) == len(tokens)}
-    return Sentence(record.text, list(tokens), offsets, sorted(spans, key=lambda s: s[1]), columns, bool(record.record.get("document_start")))
+            yield Sentence(record.text, words, offsets, aligned.spans, kept, bool(record.record.get("document_start")))
 
 
 # ------------------------------------------------------------------------------------------

@@ -180,7 +180,8 @@ def align_record(
     """The record's sentences with its spans on whole tokens (see the module docstring)."""
     if policy not in POLICIES:
         raise ValueError(f"misaligned must be one of {', '.join(POLICIES)}, not {policy!r}")
-    sentences = list(segmenter.sentences(record.text))
+    given = record_tokens(record)
+    sentences = [given] if given is not None else list(segmenter.sentences(record.text))
     starts = {}  # character offset -> (sentence, token) of the tokens starting there
     ends = {}
     owner = []  # (first char, last char + 1, sentence index, token index) for touching tokens
@@ -227,6 +228,26 @@ def align_record(
             report.expanded += 1
             report.note(f"widened {quoted}", where)
     return [AlignedSentence(tokens, sorted(spans, key=lambda s: s[1])) for tokens, spans in zip(sentences, aligned)]
+
+
+def record_tokens(record: SpanRecord) -> Optional[List[TextToken]]:
+    """
+    The record's own tokens, one sentence, when it carries `"tokens"` that spell its text in
+    order with only whitespace between them (what `ner-convert` writes from CoNLL, GMB or a
+    DocBin: the data's own tokenization); otherwise None (the text is tokenized as the `ner`
+    predictor does).
+    """
+    words = record.record.get("tokens")
+    if not isinstance(words, list) or not words or not all(isinstance(word, str) and word for word in words):
+        return None
+    tokens, position = [], 0
+    for word in words:
+        start = record.text.find(word, position)
+        if start < 0 or record.text[position:start].strip():
+            return None
+        tokens.append(TextToken(word, start, start + len(word)))
+        position = start + len(word)
+    return tokens if not record.text[position:].strip() else None
 
 
 def _handle(policy: str, report: AlignmentReport, record: SpanRecord, problem: str, reason: str) -> None:

@@ -30,7 +30,9 @@ class NerJsonlSpansDatasetReader(NerDatasetReader):
     Each text is split into sentences and tokenized exactly as the `ner` predictor does (the same
     `TextSegmenter` and limits), so a model trained on these files sees at prediction time what
     it saw in training; every sentence becomes one `Instance` (fields: see `NerDatasetReader`),
-    its tags the spans in `label_encoding`. A text without spans gives sentences of `O`s.
+    its tags the spans in `label_encoding`. A text without spans gives sentences of `O`s. A
+    record that carries its own `"tokens"` (spelling its text, as `allennlp ner-convert` writes
+    from CoNLL, GMB or DocBin data) is one sentence of those tokens: the data's tokenization.
 
     A span that does not fall on token boundaries, overlaps another, crosses a sentence break or
     lies outside its text is handled by `misaligned`: `"error"` (the default) raises
