@@ -31,7 +31,7 @@ from allennlp.models import Model
 import ner_elmo.plugin  # noqa: F401  (registers the "ner" predictor)
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
 from ner_elmo.data.text_segmentation import TextSegmenter, blank_english
-from ner_elmo.predictors.ner_predictor import NerPredictor
+from ner_elmo.predictors.ner import NerPredictor
 from toolbox import benchmark_parser, each_thread_count, peak_rss_mib
 
 TAGS = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG", "MISC") for p in "BILU"]

@@ -27,7 +27,7 @@ from ner_elmo.modules.seq2seq_encoders import residual_bilstm as _residual_bilst
 from ner_elmo.modules.seq2seq_encoders import fused_bilstm as _fused_bilstm  # noqa: E402,F401
 from ner_elmo.models import ner_crf_tagger as _ner_crf_tagger  # noqa: E402,F401
 from ner_elmo.models import ner_simple_tagger as _ner_simple_tagger  # noqa: E402,F401
-from ner_elmo.predictors import ner_predictor as _ner_predictor  # noqa: E402,F401
+from ner_elmo.predictors import ner as _ner  # noqa: E402,F401
 from ner_elmo.training.metrics import conlleval as _conlleval  # noqa: E402,F401
 from ner_elmo.training.learning_rate_schedulers import inverse_time_decay as _itd  # noqa: E402,F401
 from ner_elmo.training.moving_averages import ner_exponential as _ema  # noqa: E402,F401

@@ -475,7 +475,7 @@ def test_a_stock_crf_tagger_with_elmo_token_embedder_exports_to_the_stateless_bi
     assert {"elmo_options.json", "elmo_weights.hdf5"} <= {path.name for path in bundle.iterdir()}
     tagger = ner_elmo.load(bundle)
     archive = load_archive(str(tmp_path / "run" / "model.tar.gz"))
-    from ner_elmo.predictors.ner_predictor import NerPredictor
+    from ner_elmo.predictors.ner import NerPredictor
 
     predictor = NerPredictor(archive.model, archive.dataset_reader, label_encoding="BIOUL")
     stock_lstm = archive.model.text_field_embedder.token_embedder_elmo._elmo._elmo_lstm._elmo_lstm

@@ -14,7 +14,7 @@ from allennlp.models import Model
 from allennlp.models.archival import archive_model
 
 from ner_elmo.commands.ner_predict import NerPredict, _ner_predict
-from ner_elmo.predictors.ner_predictor import NerPredictor, UnreadableLine
+from ner_elmo.predictors.ner import NerPredictor, UnreadableLine
 from tiny_tagger import build_tagger, make_predictor, tagger_params
 
 READER_CONFIG = {"type": "ner_conll"}

@@ -13,7 +13,7 @@ from allennlp.models import Model
 from allennlp.models.archival import archive_model
 
 from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
-from ner_elmo.predictors.ner_predictor import NerPredictor
+from ner_elmo.predictors.ner import NerPredictor
 
 TAGS = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BILU"]
 # The tiny model tags each word by a lookup: emissions are one-hot rows, transitions are zero.

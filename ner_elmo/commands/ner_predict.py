@@ -7,7 +7,7 @@ input line (blank and broken lines included) and an output file that only appear
         [--max-line-bytes B] [--trust-archive]
 
 Line N of the output answers line N of the input: a prediction object (see
-`ner_elmo.predictors.ner_predictor.NerPredictor`), or `{"error": "<why>", "line": N}` for a line
+`ner_elmo.predictors.ner.NerPredictor`), or `{"error": "<why>", "line": N}` for a line
 that cannot be tagged. A blank line is such a line (`"error": "blank line"`), so that line counts
 always match (`allennlp predict` drops blank lines instead). Lines are split on "\\n" only, as
 `wc -l` counts them, and each is decoded on its own: a line that is not UTF-8, longer than

@@ -23,7 +23,7 @@ from allennlp.common.params import parse_overrides
 from allennlp.predictors import Predictor
 
 from ner_elmo.common.safe_archive import load_archive_safely, serialization_directory
-from ner_elmo.predictors.ner_predictor import NerPredictor
+from ner_elmo.predictors.ner import NerPredictor
 
 logger = logging.getLogger(__name__)
 
