@@ -106,6 +106,14 @@ def test_expand_widens_and_skip_leaves_out_and_both_count(tmp_path, caplog):
     assert reader.last_report.skipped == {"not on token boundaries": 3, "outside the text": 1}
 
 
+def test_only_newlines_end_lines(tmp_path):
+    # JSON strings may hold U+0085 and U+2028 unescaped (ner-convert writes them so).
+    path = tmp_path / "odd.jsonl"
+    text = "Oslo\u0085 and Riga\u2028 met."
+    path.write_text(json.dumps({"text": text, "label": [[0, 4, "LOC"]]}, ensure_ascii=False) + "\r\n", encoding="utf-8")
+    assert [tags for _, tags in _read(path)][0][0] == "U-LOC"
+
+
 def test_a_span_across_a_sentence_break(tmp_path):
     path = _one(tmp_path, "He left. Then Oslo.", [[3, 13, "X"]])
     with pytest.raises(DataFormatError, match=r"line 2: span \[3, 13\) X 'left. Then' crosses a sentence break"):

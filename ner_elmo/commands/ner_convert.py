@@ -18,7 +18,7 @@ from ner_elmo.data.text_segmentation import TextSegmenter
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("conll", "jsonl", "docbin")
+FORMATS = ("conll", "jsonl", "docbin", "gmb")
 
 
 class Sentence(NamedTuple):
@@ -39,8 +39,10 @@ class NerConvert(Subcommand):
     Converts annotated data: `conll` (column files; tags in any scheme, detected), `jsonl` (one
     JSON object per line with `"text"` and `"label": [[start, end, "TYPE"], ...]`, which doccano
     and this project's `ner_jsonl_spans` reader read; Label Studio's JSON-min is read too) and
-    `docbin` (spaCy's `.spacy`). The format is taken from the file's extension (`.jsonl`/`.json`,
-    `.spacy`, anything else CoNLL) unless `--from`/`--to` say otherwise.
+    `docbin` (spaCy's `.spacy`), and from the Kaggle GMB `ner_dataset.csv` (`gmb`, one split:
+    `ner_dataset.csv#train`, the `ner_gmb_csv` reader's split). The format is taken from the
+    file's extension (`.jsonl`/`.json`, `.spacy`, `.csv`, anything else CoNLL) unless
+    `--from`/`--to` say otherwise.
 
     CoNLL to JSON lines writes one line per sentence, with its `"tokens"`, extra columns
     (`"columns"`) and `"document_start"`, so that converting back gives the same file (tags in
@@ -72,6 +74,8 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def format_of(path: str) -> str:
+    if path.rpartition("#")[0].endswith(".csv") or path.endswith(".csv"):
+        return "gmb"
     if path.endswith((".jsonl", ".json")):
         return "jsonl"
     if path.endswith(".spacy"):
@@ -91,8 +95,12 @@ def convert(
     source, target = source or format_of(input_file), target or format_of(output_file)
     scheme = normalize_scheme(scheme)
     report = AlignmentReport()
+    if target == "gmb":
+        raise ValueError("GMB's ner_dataset.csv is read, not written: convert to conll, jsonl or docbin")
     if source == "conll":
         sentences = list(read_conll(input_file))
+    elif source == "gmb":
+        sentences = list(read_gmb(input_file))
     else:
         sentences = list(read_spans(input_file, misaligned, report))
     if target == "conll":
@@ -135,6 +143,25 @@ def read_conll(path: str) -> Iterator[Sentence]:
             document != previous,
         )
         previous = document
+
+
+def read_gmb(path: str) -> Iterator[Sentence]:
+    """The sentences of a GMB `ner_dataset.csv` split (`ner_dataset.csv#train`, `#validation`,
+    `#test` or `#all`), through the `ner_gmb_csv` reader (its split, checks and errors), with the
+    POS column."""
+    from ner_elmo.data.dataset_readers.ner_gmb_csv import NerGmbCsvDatasetReader
+
+    if NerGmbCsvDatasetReader.split_path(path)[1] is None:
+        raise ValueError(f"{path}: name the GMB split to convert: {path}#train, #validation, #test or #all")
+    reader = NerGmbCsvDatasetReader(feature_labels=("pos",), label_encoding="BIOUL")
+    for instance in reader.read(path):
+        words = [token.text for token in instance["tokens"].tokens]
+        offsets, position = [], 0
+        for word in words:
+            offsets.append((position, position + len(word)))
+            position += len(word) + 1
+        spans = to_spans(instance["tags"].labels, "BIOUL")
+        yield Sentence(" ".join(words), words, offsets, spans, {"pos": list(instance["pos_tags"].labels)}, False)
 
 
 def read_spans(path: str, misaligned: str, report: AlignmentReport) -> Iterator[Sentence]:

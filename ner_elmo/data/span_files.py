@@ -91,7 +91,10 @@ def read_span_records(path: str) -> Iterator[SpanRecord]:
         for number, item in enumerate(items, 1):
             yield _record(path, number, item)
         return
-    for number, line in enumerate(content.splitlines(), 1):
+    # Only "\n" ends a line: str.splitlines would also cut at U+0085, U+2028 and the like,
+    # which JSON strings may hold unescaped.
+    for number, line in enumerate(content.split("\n"), 1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         try:
