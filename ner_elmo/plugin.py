@@ -43,6 +43,7 @@ from ner_elmo.commands import ner_export as _ner_export  # noqa: E402,F401
 from ner_elmo.commands import ner_calibrate as _ner_calibrate  # noqa: E402,F401
 from ner_elmo.commands import elmo_pretrain as _elmo_pretrain  # noqa: E402,F401
 from ner_elmo.commands import ner_accuracy as _ner_accuracy  # noqa: E402,F401
+from ner_elmo.commands import ner_results as _ner_results  # noqa: E402,F401
 from ner_elmo.commands import ner_convert as _ner_convert  # noqa: E402,F401
 from ner_elmo.training import ner_atomic as _ner_atomic  # noqa: E402,F401
 from ner_elmo.training import ner_gradient_descent as _ner_gradient_descent  # noqa: E402,F401

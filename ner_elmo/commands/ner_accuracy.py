@@ -1,8 +1,9 @@
 """
 `allennlp ner-accuracy`: train a config with a seed and a budget, score the best model on the dev
 and test files with conlleval, and append one row, a trial, to the results log.
-`allennlp ner-results`: the trials of a results log grouped by what was trained, with means and
-standard deviations over seeds; `--markdown` writes the results page (docs/results.md).
+`allennlp ner-results` (registered in `ner_elmo.commands.ner_results`, computed here): the trials
+of a results log grouped by what was trained, with means and standard deviations over seeds;
+`--markdown` writes the results page (docs/results.md).
 
     allennlp ner-accuracy training_config/conll2003_glove_char.jsonnet --seed 1 --epochs 30 \
         [-o '{"trainer.patience": 10}'] --runs-dir runs/accuracy --results results/accuracy.jsonl
@@ -115,27 +116,6 @@ class NerAccuracy(Subcommand):
                                help="score the run this runner already trained (same config, seed, budget and "
                                     "overrides) without training it again, e.g. after scoring failed")
         subparser.set_defaults(func=ner_accuracy_from_args)
-        return subparser
-
-
-@Subcommand.register("ner-results")
-class NerResults(Subcommand):
-    """
-    Groups the rows of a results log by identity and summarises each group (n, mean ± sample
-    standard deviation of dev and test F1, per-type test F1, epochs, wall time, flags); writes the
-    results page with `--markdown`.
-
-    Registered as a `Subcommand` with name "ner-results".
-    """
-
-    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        description = "Summarise a results log (allennlp ner-accuracy's rows) by identity; write the results page."
-        subparser = parser.add_parser(self.name, description=description, help=description)
-        subparser.add_argument("--results", type=str, default="results/accuracy.jsonl", help="the results log")
-        subparser.add_argument("--markdown", type=str, default=None, metavar="OUT",
-                               help="write the results page (e.g. docs/results.md) instead of printing the summary")
-        subparser.add_argument("--rows", action="store_true", help="print one line per row instead of the groups")
-        subparser.set_defaults(func=ner_results_from_args)
         return subparser
 
 
