@@ -29,8 +29,8 @@ from ner_elmo.common.safe_archive import add_trust_archive_argument, load_archiv
 from ner_elmo.data.rule_tokenizer import RuleTokenizer
 from ner_elmo.data.text_segmentation import blank_english
 from ner_elmo.modules.bilstm import FusedBiLstm, ResidualBiLstm
-from ner_elmo.modules.token_embedders.ner_elmo_embedder import ElmoLayersTokenEmbedder
-from ner_elmo.predictors.ner_predictor import NerPredictor
+from ner_elmo.modules.token_embedders.ner_elmo import NerElmoTokenEmbedder
+from ner_elmo.predictors.ner import NerPredictor
 from ner_elmo.runtime import bundle, onnx_export
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def _elmo_input(key: str, indexer, token_embedder, weights: Dict[str, torch.Tens
     `_stock_elmo_input`."""
     if type(token_embedder) is ElmoTokenEmbedder:
         return _stock_elmo_input(key, indexer, token_embedder, weights, where, files)
-    if type(token_embedder) is not ElmoLayersTokenEmbedder:
+    if type(token_embedder) is not NerElmoTokenEmbedder:
         raise ExportError(f"{where}: {type(token_embedder).__name__} cannot be exported for ELMo characters (ner_elmo can)")
     if token_embedder._implementation != "fast":
         raise ExportError(f'{where}: implementation {token_embedder._implementation!r} cannot be exported ("fast" can: the same weights)')

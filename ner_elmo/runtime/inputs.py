@@ -98,7 +98,7 @@ class InputReader:
     # Parameters
 
     max_sentence_tokens, max_token_chars, max_run_chars, max_text_chars, max_json_depth :
-        As for the `ner` predictor (`ner_elmo.predictors.ner_predictor.NerPredictor`).
+        As for the `ner` predictor (`ner_elmo.predictors.ner.NerPredictor`).
     rules : `RuleTokenizer`, optional (default = `None`: spaCy)
         Tokenize raw text with these rules (a bundle's `tokenizer.json`: the same tokens without
         importing spaCy).
