@@ -29,7 +29,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 import ner_elmo.plugin  # noqa: F401  (registers the "ner" predictor)
-from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+from ner_elmo.data.dataset_readers.ner_conll import NerConllDatasetReader
 from ner_elmo.data.text_segmentation import TextSegmenter, blank_english
 from ner_elmo.predictors.ner import NerPredictor
 from toolbox import benchmark_parser, each_thread_count, peak_rss_mib
@@ -145,7 +145,7 @@ def measure(args: argparse.Namespace) -> None:
 
         predictor = load_serving_predictor(args.archive, batch_size=args.batch_size)
     else:
-        reader = ConllNerDatasetReader()
+        reader = NerConllDatasetReader()
         predictor = NerPredictor(random_model(args.seed), reader, batch_size=args.batch_size)
     started = time.perf_counter()
     blank_english()

@@ -15,7 +15,7 @@ from ner_elmo.environment import apply_defaults as _apply_defaults
 _apply_defaults()
 
 # Each import registers the components its module defines.
-from ner_elmo.data.dataset_readers import conll_ner as _conll_ner  # noqa: E402,F401
+from ner_elmo.data.dataset_readers import ner_conll as _ner_conll  # noqa: E402,F401
 from ner_elmo.data.dataset_readers import ner_gmb_csv as _ner_gmb_csv  # noqa: E402,F401
 from ner_elmo.data.dataset_readers import ner_jsonl_spans as _ner_jsonl_spans  # noqa: E402,F401
 from ner_elmo.data.data_loaders import ner_label_checked as _ner_label_checked  # noqa: E402,F401

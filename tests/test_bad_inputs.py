@@ -14,7 +14,7 @@ from allennlp.models import Model
 from allennlp.modules.token_embedders import TokenEmbedder
 
 from conftest import FIXTURES, REPO_ROOT
-from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+from ner_elmo.data.dataset_readers.ner_conll import NerConllDatasetReader
 from ner_elmo.data.dataset_readers.ner_gmb_csv import NerGmbCsvDatasetReader
 from ner_elmo.modules.token_embedders.ner_elmo import NerElmoTokenEmbedder
 
@@ -48,7 +48,7 @@ GMB_CASES = {
 }
 FILE_CASES = {("bad.conll", case): content for case, content in CONLL_CASES.items()}
 FILE_CASES.update({("bad.csv", case): content for case, content in GMB_CASES.items()})
-READERS = {"bad.conll": ConllNerDatasetReader, "bad.csv": lambda: NerGmbCsvDatasetReader(split="all")}
+READERS = {"bad.conll": NerConllDatasetReader, "bad.csv": lambda: NerGmbCsvDatasetReader(split="all")}
 
 
 def elmo(options=FIXTURES / "elmo" / "options.json", weights=FIXTURES / "elmo" / "lm_weights.hdf5"):
@@ -67,7 +67,7 @@ def glove(path: str):
 
 def tagger(reader_encoding: str, model_encoding: str):
     def build():
-        reader = ConllNerDatasetReader(label_encoding=reader_encoding)
+        reader = NerConllDatasetReader(label_encoding=reader_encoding)
         vocab = Vocabulary.from_instances(reader.read(str(FIXTURES / "conll" / "dev.iob1.txt")))
         embedder = {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}}
         params = {"type": "ner_crf_tagger", "label_encoding": model_encoding, "text_field_embedder": embedder,
@@ -81,7 +81,7 @@ UNREACHABLE = "http://127.0.0.1:9/elmo_weights.hdf5"
 # (setting, case): (its value, what builds the component). The missing files are relative names
 # in an empty working directory; a NER_ELMO_* value is set as the configs would read it.
 CONFIG_CASES = {
-    ("NER_ELMO_CONLL_TRAIN", "missing data file"): ("eng.train", lambda: list(ConllNerDatasetReader().read("eng.train"))),
+    ("NER_ELMO_CONLL_TRAIN", "missing data file"): ("eng.train", lambda: list(NerConllDatasetReader().read("eng.train"))),
     ("NER_ELMO_ELMO_OPTIONS", "missing ELMo file"): ("options.json", elmo(options="options.json")),
     ("NER_ELMO_ELMO_WEIGHTS", "unreachable ELMo URL (offline)"): (UNREACHABLE, elmo(weights=UNREACHABLE)),
     ("NER_ELMO_GLOVE", "missing GloVe file"): ("glove.6B.50d.txt.gz", glove("glove.6B.50d.txt.gz")),

@@ -9,7 +9,7 @@ from allennlp.data import DatasetReader, Vocabulary
 from allennlp.data.token_indexers import TokenCharactersIndexer
 from allennlp.data.tokenizers import Token
 
-from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+from ner_elmo.data.dataset_readers.ner_conll import NerConllDatasetReader
 from ner_elmo.data.errors import DataFormatError
 from ner_elmo.data.tag_schemes import to_spans
 from reader_checks import read_error, sentences_read_and_loaded, write_file
@@ -21,7 +21,7 @@ AUTO_EXPECTED = (
 
 
 def read(path, **options):
-    return list(ConllNerDatasetReader(**options).read(str(path)))
+    return list(NerConllDatasetReader(**options).read(str(path)))
 
 
 def words_and(instances, field="tags"):
@@ -366,7 +366,7 @@ def test_data_format_error_pickles():
 )
 def test_configuration_errors(options, message):
     with pytest.raises(ConfigurationError) as error:
-        ConllNerDatasetReader(**options)
+        NerConllDatasetReader(**options)
     assert error.value.message == message
 
 
@@ -442,7 +442,7 @@ def test_registered_and_built_from_config_keys(fixtures_dir):
             }
         )
     )
-    assert isinstance(reader, ConllNerDatasetReader)
+    assert isinstance(reader, NerConllDatasetReader)
     instance = next(iter(reader.read(str(fixtures_dir / "conll" / "dev.iob1.txt"))))
     reader.apply_token_indexers(instance)
     assert isinstance(instance["tokens"].token_indexers["token_characters"], TokenCharactersIndexer)
@@ -450,7 +450,7 @@ def test_registered_and_built_from_config_keys(fixtures_dir):
 
 
 def test_text_to_instance_for_the_predictor():
-    reader = ConllNerDatasetReader()
+    reader = NerConllDatasetReader()
     tokens = [Token("Anna", idx=0), Token("flew", idx=5), Token("home", idx=10)]
     instance = reader.text_to_instance(tokens)
     assert set(instance.fields) == {"tokens", "metadata"}
@@ -474,7 +474,7 @@ def test_text_to_instance_for_the_predictor():
 
 def test_multiprocess_loader_yields_each_instance_once(fixtures_dir):
     path = str(fixtures_dir / "conll" / "train.iob1.txt")
-    reader = ConllNerDatasetReader()
+    reader = NerConllDatasetReader()
     expected, seen = sentences_read_and_loaded(reader, path, batch_size=5)
     assert seen == expected
     assert sum(seen.values()) == 32

@@ -149,9 +149,9 @@ def test_conll_to_spans_to_conll_is_the_same_file(tmp_path):
 
 def test_the_reader_reads_what_ner_convert_writes_and_docbin_round_trips(tmp_path):
     source = FIXTURES / "conll" / "dev.iob1.txt"
-    from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+    from ner_elmo.data.dataset_readers.ner_conll import NerConllDatasetReader
 
-    conll = [([t.text for t in i["tokens"].tokens], i["tags"].labels) for i in ConllNerDatasetReader().read(str(source))]
+    conll = [([t.text for t in i["tokens"].tokens], i["tags"].labels) for i in NerConllDatasetReader().read(str(source))]
     convert(str(source), str(tmp_path / "dev.spacy"))
     convert(str(tmp_path / "dev.spacy"), str(tmp_path / "dev.txt"), scheme="IOB1")
     assert [line.split() for line in (tmp_path / "dev.txt").read_text().splitlines() if line.strip()] == [

@@ -14,7 +14,7 @@ from allennlp.data.dataset_readers.dataset_utils import span_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+from ner_elmo.data.dataset_readers.ner_conll import NerConllDatasetReader
 from ner_elmo.data.dataset_readers.ner_gmb_csv import NerGmbCsvDatasetReader, gmb_split
 from ner_elmo.data.tag_schemes import (
     SCHEMES,
@@ -135,7 +135,7 @@ def test_conll_files_read_back_exactly(workdir, data, declared):
     scheme, sentences, content = data
     path = workdir / "sentences.conll"
     path.write_bytes(content)
-    reader = ConllNerDatasetReader(coding_scheme=scheme if declared else "auto", label_encoding=scheme)
+    reader = NerConllDatasetReader(coding_scheme=scheme if declared else "auto", label_encoding=scheme)
     read = [(instance["metadata"]["words"], instance["tags"].labels) for instance in reader.read(str(path))]
     assert read == sentences
 

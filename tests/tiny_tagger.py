@@ -12,7 +12,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.models.archival import archive_model
 
-from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+from ner_elmo.data.dataset_readers.ner_conll import NerConllDatasetReader
 from ner_elmo.predictors.ner import NerPredictor
 
 TAGS = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BILU"]
@@ -74,7 +74,7 @@ def build_tagger(
 
 
 def make_predictor(model: Model, **kwargs) -> NerPredictor:
-    return NerPredictor(model, ConllNerDatasetReader(), **kwargs)
+    return NerPredictor(model, NerConllDatasetReader(), **kwargs)
 
 
 def write_archive(directory: Path, model_type: str = "ner_crf_tagger") -> Path:

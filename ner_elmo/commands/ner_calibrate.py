@@ -62,9 +62,9 @@ class _Scored:
     """One file tagged once: the network's logits kept, so scores at any temperature are cheap."""
 
     def __init__(self, tagger, path: str, coding_scheme: str) -> None:
-        from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+        from ner_elmo.data.dataset_readers.ner_conll import NerConllDatasetReader
 
-        reader = ConllNerDatasetReader(coding_scheme=coding_scheme, label_encoding=tagger.label_encoding)
+        reader = NerConllDatasetReader(coding_scheme=coding_scheme, label_encoding=tagger.label_encoding)
         sentences, self.gold = [], []
         self.gold_count = 0  # every gold entity, one across a piece cut too (recall counts it)
         for instance in reader.read(path):

@@ -118,14 +118,14 @@ def convert(
 
 def read_conll(path: str) -> Iterator[Sentence]:
     """A CoNLL file's sentences, through the `ner_conll` reader's parser (its checks and errors)."""
-    from ner_elmo.data.dataset_readers.conll_ner import ConllNerDatasetReader
+    from ner_elmo.data.dataset_readers.ner_conll import NerConllDatasetReader
     from ner_elmo.data.dataset_readers.ner_reader import read_text
 
     text = read_text(path, "utf-8")
     # The POS and chunk columns travel as extra columns (CoNLL-2003's four: token POS chunk NER).
     first = next((line.split() for line in text.splitlines() if line.strip() and not line.startswith("-DOCSTART-")), [])
     extra = [name for name, width in (("pos", 3), ("chunk", 4)) if len(first) >= width]
-    reader = ConllNerDatasetReader(tag_label="ner", feature_labels=extra, label_encoding="BIOUL")
+    reader = NerConllDatasetReader(tag_label="ner", feature_labels=extra, label_encoding="BIOUL")
     sentences, descriptions, documents = reader._parse(text, path)
     encoded = reader._encode_labels(path, sentences, descriptions)
     previous = 0

@@ -33,7 +33,7 @@ _ONE_TOKEN_PER_LINE = "write one token per line with its tags, sentences separat
 
 
 @DatasetReader.register("ner_conll")
-class ConllNerDatasetReader(NerDatasetReader):
+class NerConllDatasetReader(NerDatasetReader):
     """
     Reads CoNLL-style column files: one token per line, its columns separated by spaces or a
     tab, sentences separated by blank lines. CoNLL-2003's four columns are
