@@ -86,9 +86,11 @@ def first_epoch_loss(args, reader, train, validation, directory: Path) -> float:
     if reader["type"] == "ner_jsonl_spans":
         config["dataset_reader"] = {"type": "ner_jsonl_spans", "label_encoding": "BIOUL", "token_indexers": indexers}
     config["dataset_reader"]["max_instances"] = args.sentences
-    config["validation_dataset_reader"] = {**config["dataset_reader"], "max_instances": 200}
-    config.update(train_data_path=train, validation_data_path=validation, evaluate_on_test=False)
-    config.pop("test_data_path", None)
+    # The training loss alone: no validation or test pass.
+    config.update(train_data_path=train, evaluate_on_test=False)
+    for key in ("validation_data_path", "test_data_path", "validation_data_loader"):
+        config.pop(key, None)
+    config["trainer"].pop("validation_metric", None)
     config["trainer"]["num_epochs"] = 1
     train_model(Params(config), directory)
     return json.loads((directory / "metrics.json").read_text())["training_loss"]
