@@ -20,9 +20,9 @@ DEMO_ENV := NER_ELMO_CONLL_TRAIN=fixtures/conll/train.iob1.txt \
 	NER_ELMO_ELMO_DIM=32 \
 	NER_ELMO_GLOVE=fixtures/glove/tiny.50d.txt
 
-.PHONY: install java demo test test-fast test-cpu-kinds gpu-check lock audit clean
+.PHONY: install java chromium demo test test-fast test-cpu-kinds gpu-check lock audit clean
 
-install: $(VENV)/.installed java
+install: $(VENV)/.installed java chromium
 
 # Spark (the spark extra, part of dev) needs Java 17 or newer. As root with apt-get (CI, a
 # container), Debian's openjdk-17-jre-headless is installed when there is no java; otherwise the
@@ -35,6 +35,17 @@ java:
 			apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null' \
 			|| echo "openjdk-17-jre-headless could not be installed: the Spark tests will be skipped"; \
 	else echo "no Java 17+: the Spark tests will be skipped (apt-get install openjdk-17-jre-headless)"; fi
+
+# The service page's browser test and the entity page's screenshot test drive Debian's chromium
+# (Playwright, in the dev extra, downloads no browser). As root with apt-get (CI, a container) it
+# is installed when missing; otherwise those tests skip, saying so.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		timeout 600 sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
+			apt-get install -y -qq chromium >/dev/null' \
+			|| echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "no chromium: the browser tests will be skipped (apt-get install chromium)"; fi
 
 # The lock is resolved with requirements/overrides.txt (allennlp 2.10.1 pins torch<1.13, which
 # has no Python 3.11 wheels); installing it with --no-deps reproduces that resolution exactly.
