@@ -80,3 +80,15 @@ def one_torch_thread():
 def elmo_files():
     """(options.json, lm_weights.hdf5) of the committed tiny ELMo fixture (made by weights_io)."""
     return str(FIXTURES / "elmo" / "options.json"), str(FIXTURES / "elmo" / "lm_weights.hdf5")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """The tiny lexicon tagger (`tiny_tagger`) exported as a bundle: it tags known words only."""
+    from tiny_tagger import write_archive
+
+    from ner_elmo.commands.ner_export import export_bundle
+
+    root = tmp_path_factory.mktemp("tiny_bundle")
+    (root / "run").mkdir()
+    return export_bundle(str(write_archive(root / "run")), str(root / "bundle"))

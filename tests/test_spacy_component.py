@@ -13,7 +13,6 @@ from spacy.tokens import Doc
 
 import ner_elmo
 import ner_elmo.spacy_component  # noqa: F401  (in-process; the entry point is tested in a subprocess)
-from ner_elmo.commands.ner_export import export_bundle
 
 TEXTS = [
     "Maria Lindqvist flew to Oslo with Kestrel Trading Company.",
@@ -23,12 +22,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    from tiny_tagger import write_archive
-
-    root = tmp_path_factory.mktemp("spacy_component")
-    (root / "run").mkdir()
-    return export_bundle(str(write_archive(root / "run")), str(root / "bundle"))
+def bundle(tiny_bundle):
+    return tiny_bundle
 
 
 def _entities(doc):

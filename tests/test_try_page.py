@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 import ner_elmo
-from ner_elmo.commands.ner_export import export_bundle
 from test_service import serve
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -23,12 +22,8 @@ TEXT = "Maria Lindqvist flew to Oslo with Kestrel Trading Company. Then Zoë met
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    from tiny_tagger import write_archive
-
-    root = tmp_path_factory.mktemp("try_page")
-    (root / "run").mkdir()
-    return export_bundle(str(write_archive(root / "run")), str(root / "bundle"))
+def bundle(tiny_bundle):
+    return tiny_bundle
 
 
 def test_the_page_is_self_contained_and_locked_down(bundle):
